@@ -1,0 +1,89 @@
+# orderstream — every entry point a developer or CI needs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+CHECKOV_VENV := .venv-checkov
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help install kafka-up kafka-down moto-up moto-down up down status lint typecheck unit integration \
+        infra-check test demo bench lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## venv + pinned Python deps + Kafka jars (Maven)
+	$(BIN)/orderstream local fetch
+
+kafka-up: install ## start the local Kafka broker (KRaft) on 127.0.0.1:9092
+	$(BIN)/orderstream local up --kafka
+
+kafka-down: ## stop the local Kafka broker
+	@if [ -x $(BIN)/orderstream ]; then $(BIN)/orderstream local down --kafka; fi
+
+moto-up: install ## start moto (AWS emulator) on 127.0.0.1:5000
+	$(BIN)/orderstream local up --moto
+
+moto-down: ## stop moto
+	@if [ -x $(BIN)/orderstream ]; then $(BIN)/orderstream local down --moto; fi
+
+up: install ## broker + moto
+	$(BIN)/orderstream local up
+
+down: ## stop everything `up` started
+	@if [ -x $(BIN)/orderstream ]; then $(BIN)/orderstream local down; fi
+
+status: install
+	$(BIN)/orderstream local status
+
+lint: install ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install ## mypy (strict on the domain)
+	$(BIN)/mypy
+
+unit: install ## unit tests, no broker
+	$(BIN)/pytest -q tests/unit
+
+integration: install ## integration tests against a real broker (+ moto)
+	$(BIN)/pytest -q -m "integration or reliability" tests/integration tests/reliability
+
+infra-check: install ## terraform fmt, checkov, compose schema (see infra/)
+	$(BIN)/python -m orderstream.infra_check
+
+test: install ## everything CI checks; starts and stops the broker and moto
+	@set -o pipefail; status=0; \
+	$(MAKE) --no-print-directory lint typecheck || status=$$?; \
+	if [ $$status -eq 0 ]; then \
+	  $(BIN)/orderstream local up || status=$$?; \
+	  if [ $$status -eq 0 ]; then \
+	    $(BIN)/pytest tests -p no:cacheprovider || status=$$?; \
+	  fi; \
+	  $(BIN)/orderstream local down || true; \
+	fi; \
+	exit $$status
+
+demo: install ## the main job: broker, moto, all agents, bridge, synthetic orders, live view, report
+	$(BIN)/orderstream demo
+
+bench: install ## benchmarks (results in bench/results/)
+	$(BIN)/python bench/produce.py
+
+lock: ## re-resolve constraints.txt from pyproject.toml
+	rm -rf /tmp/orderstream-lock && $(PYTHON) -m venv /tmp/orderstream-lock
+	/tmp/orderstream-lock/bin/pip install -q '.[dev]'
+	/tmp/orderstream-lock/bin/pip freeze --exclude orderstream > constraints.txt
+
+clean: down ## remove venvs and local state
+	rm -rf $(VENV) $(CHECKOV_VENV) .local

@@ -1,0 +1,180 @@
+"""``orderstream``: the one command operators, docs and tests use.
+
+Subcommands import what they need lazily so ``orderstream local up`` does not pay for faust or boto3.
+Every expected failure (a bad setting, a broker that won't start) ends as one line on stderr and a non-zero
+exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orderstream.errors import ConfigError, OrderstreamError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="orderstream: orders on Kafka.")
+local_app = typer.Typer(no_args_is_help=True, help="The local stack: Kafka broker (KRaft) and moto.")
+topics_app = typer.Typer(no_args_is_help=True, help="Topic administration.")
+app.add_typer(local_app, name="local")
+app.add_typer(topics_app, name="topics")
+
+
+# ------------------------------------------------------------------------------------------ local
+
+
+def _services(kafka: bool, moto: bool) -> tuple[bool, bool]:
+    return (True, True) if not (kafka or moto) else (kafka, moto)
+
+
+@local_app.command("fetch")
+def local_fetch() -> None:
+    """Resolve the Kafka jars with Maven (cached under .local/)."""
+    from orderstream.local import KafkaBroker
+
+    broker = KafkaBroker.from_env()
+    typer.echo(f"kafka {broker.version} jars in {broker.fetch()}")
+
+
+@local_app.command("up")
+def local_up(
+    kafka: Annotated[bool, typer.Option("--kafka", help="only the broker")] = False,
+    moto: Annotated[bool, typer.Option("--moto", help="only moto")] = False,
+) -> None:
+    """Start the broker and moto (idempotent)."""
+    from orderstream.local import KafkaBroker, MotoServer
+
+    want_kafka, want_moto = _services(kafka, moto)
+    if want_kafka:
+        typer.echo(KafkaBroker.from_env().up())
+    if want_moto:
+        typer.echo(MotoServer.from_env().up())
+
+
+@local_app.command("down")
+def local_down(
+    kafka: Annotated[bool, typer.Option("--kafka", help="only the broker")] = False,
+    moto: Annotated[bool, typer.Option("--moto", help="only moto")] = False,
+    reset: Annotated[bool, typer.Option("--reset", help="also delete broker data")] = False,
+) -> None:
+    """Stop what `local up` started."""
+    from orderstream.local import KafkaBroker, MotoServer
+
+    want_kafka, want_moto = _services(kafka, moto)
+    if want_moto:
+        typer.echo(MotoServer.from_env().down())
+    if want_kafka:
+        broker = KafkaBroker.from_env()
+        typer.echo(broker.down())
+        if reset:
+            broker.reset()
+            typer.echo("kafka data deleted")
+
+
+@local_app.command("status")
+def local_status() -> None:
+    """Show whether the broker and moto run, and where their logs are."""
+    from orderstream.local import KafkaBroker, MotoServer
+
+    typer.echo(KafkaBroker.from_env().status())
+    typer.echo(MotoServer.from_env().status())
+
+
+# ------------------------------------------------------------------------------------------ topics
+
+
+@topics_app.command("create")
+def topics_create(
+    partitions: Annotated[int | None, typer.Option(help="partitions per topic (default 6)")] = None,
+    replication_factor: Annotated[int | None, typer.Option(help="replication factor (default 1)")] = None,
+) -> None:
+    """Create the source, internal and DLQ topics (same partition count: co-partitioned)."""
+    from orderstream import kafka
+    from orderstream.settings import ProducerSettings, load
+
+    settings = load(ProducerSettings)
+    created, existing = asyncio.run(
+        kafka.create_topics(settings, partitions=partitions, replication_factor=replication_factor)
+    )
+    for name in created:
+        typer.echo(f"created {name}")
+    for name in existing:
+        typer.echo(f"exists  {name}")
+
+
+# ------------------------------------------------------------------------------------------ produce
+
+
+@app.command("produce")
+def produce(
+    count: Annotated[int, typer.Option(help="valid events to generate")] = 10_000,
+    rate: Annotated[float, typer.Option(help="events per second; 0 = as fast as possible")] = 0.0,
+    customers: Annotated[int, typer.Option(help="distinct customers (Zipf-like popularity)")] = 1000,
+    seed: Annotated[int, typer.Option(help="random seed: same seed, same valid events")] = 7,
+    duplicate_pct: Annotated[float, typer.Option("--duplicate-pct", help="% of records sent twice")] = 0.0,
+    out_of_order_pct: Annotated[float, typer.Option("--out-of-order-pct", help="% swapped with the next")] = 0.0,
+    poison_pct: Annotated[float, typer.Option("--poison-pct", help="% extra malformed records")] = 0.0,
+    test_order_pct: Annotated[float, typer.Option("--test-order-pct", help="% of orders with is_test")] = 2.0,
+    file: Annotated[Path | None, typer.Option("--file", help="JSONL of {topic,key,value}, sent as is")] = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Send synthetic orders (with chaos knobs) or a JSONL file of raw records to the source topics."""
+    from orderstream import producer as prod
+    from orderstream.settings import ProducerSettings, load
+    from orderstream.synth import Chaos, Workload
+
+    settings = load(ProducerSettings)
+    if file is not None:
+        records = prod.read_jsonl(file)
+        total: int | None = None
+    else:
+        try:
+            chaos = Chaos(duplicate_pct, out_of_order_pct, poison_pct)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        workload = Workload(events=count, customers=customers, seed=seed, test_order_pct=test_order_pct)
+        records = prod.synthetic(workload, chaos)
+        total = count
+    report = asyncio.run(prod.produce(settings, records, rate=rate, total=total, progress=progress))
+    typer.echo(report.summary())
+
+
+# ------------------------------------------------------------------------------------------ schema
+
+
+@app.command("schema")
+def schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of stdout")] = None,
+) -> None:
+    """Write the JSON Schema of the event envelope."""
+    from orderstream.domain.contract import envelope_json_schema
+
+    text = json.dumps(envelope_json_schema(), indent=2, sort_keys=True) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        typer.echo(f"wrote {output}")
+
+
+# ------------------------------------------------------------------------------------------ entry
+
+
+def main() -> None:
+    """Console-script entry: expected errors become one line and exit code 2 (config) or 1 (other)."""
+    try:
+        app()
+    except ConfigError as exc:
+        typer.echo(f"orderstream: config error: {exc}", err=True)
+        raise SystemExit(2) from None
+    except OrderstreamError as exc:
+        typer.echo(f"orderstream: {exc}", err=True)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()
