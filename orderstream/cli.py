@@ -143,6 +143,18 @@ def produce(
     typer.echo(report.summary())
 
 
+# ------------------------------------------------------------------------------------------ bridge
+
+
+@app.command("bridge")
+def bridge() -> None:
+    """Run the EventBridge bridge (settings: ORDERSTREAM_* environment, see BridgeSettings)."""
+    from consumers.bridge import run
+    from orderstream.settings import BridgeSettings, load
+
+    raise SystemExit(run(load(BridgeSettings)))
+
+
 # ------------------------------------------------------------------------------------------ schema
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 import orjson
@@ -68,6 +67,14 @@ class Workload:
 # ------------------------------------------------------------------------------------------ lifecycles
 
 
+def _uuid4(rng: random.Random) -> str:
+    """A random (version 4) UUID string drawn from ``rng``, so a seed reproduces it."""
+    h = f"{rng.getrandbits(128):032x}"
+    variant = "89ab"[int(h[16], 16) & 3]
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"
+
+
+
 def _lifecycle(rng: random.Random) -> list[str]:
     """The event types of one order, in sequence order."""
     roll = rng.random()
@@ -113,10 +120,20 @@ class _Generator:
         self.cum_weights = list(itertools.accumulate(weights))
         self.customer_ids = [f"c-{i:06d}" for i in range(workload.customers)]
         self.order_counter = 0
-        self.clock = workload.start
+        self.clock_ms = int(workload.start.timestamp() * 1000)
+        self._ts_second = -1
+        self._ts_prefix = ""
 
     def _uuid(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        return _uuid4(self.rng)
+
+    def _timestamp(self) -> str:
+        """``occurred_at`` for the clock, RFC 3339 with milliseconds (second prefix cached: it's hot)."""
+        seconds, millis = divmod(self.clock_ms, 1000)
+        if seconds != self._ts_second:
+            self._ts_second = seconds
+            self._ts_prefix = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._ts_prefix}.{millis:03d}Z"
 
     def new_order(self) -> _Order:
         self.order_counter += 1
@@ -163,12 +180,12 @@ class _Generator:
     def next_event(self, order: _Order) -> Record:
         event_type = order.steps[order.position]
         order.position += 1
-        self.clock += timedelta(milliseconds=self.rng.randint(1, 50))
+        self.clock_ms += 1 + int(self.rng.random() * 50)
         envelope = {
             "event_id": self._uuid(),
             "event_type": event_type,
             "schema_version": contract.SCHEMA_VERSION,
-            "occurred_at": self.clock.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "occurred_at": self._timestamp(),
             "order_id": order.order_id,
             "customer_id": order.customer_id,
             "sequence": order.position,
@@ -205,7 +222,7 @@ def _poison(rng: random.Random, customer_id: str) -> Record:
     kind = rng.choice(POISON_KINDS)
     topic = rng.choice(contract.SOURCE_TOPICS)
     base = {
-        "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "event_id": _uuid4(rng),
         "event_type": "payment.captured",
         "schema_version": 1,
         "occurred_at": "2026-11-27T00:00:00Z",

@@ -64,6 +64,20 @@ def source_topic_for(event_type: str) -> str:
 
 # --------------------------------------------------------------------------------------------- models
 
+
+def parse_utc(text: str) -> datetime:
+    """An RFC 3339 timestamp in UTC (``Z`` or ``+00:00``), or ValueError."""
+    if "T" not in text.upper():
+        raise ValueError("occurred_at must be an RFC 3339 date-time like 2026-11-28T10:00:00Z")
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("occurred_at must be an RFC 3339 date-time like 2026-11-28T10:00:00Z") from None
+    if value.tzinfo is None or value.utcoffset() != timedelta(0):
+        raise ValueError("occurred_at must be in UTC (Z or +00:00)")
+    return value.astimezone(UTC)
+
+
 Cents = Annotated[StrictInt, Field(ge=0, description="integer cents, never a float")]
 NonEmpty = Annotated[StrictStr, Field(min_length=1)]
 Currency = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
@@ -112,7 +126,7 @@ class ShipmentData(_Open):
 class _Envelope(_Open):
     event_id: StrictStr
     schema_version: Literal[1]
-    occurred_at: datetime
+    occurred_at: Annotated[StrictStr, Field(json_schema_extra={"format": "date-time"})]
     order_id: NonEmpty
     customer_id: NonEmpty
     sequence: Annotated[StrictInt, Field(ge=1)]
@@ -128,10 +142,13 @@ class _Envelope(_Open):
 
     @field_validator("occurred_at")
     @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        if value.tzinfo is None or value.utcoffset() != timedelta(0):
-            raise ValueError("occurred_at must be RFC 3339 in UTC (Z or +00:00)")
-        return value.astimezone(UTC)
+    def _utc(cls, value: str) -> str:
+        parse_utc(value)
+        return value  # kept as sent, so the envelope round-trips byte for byte
+
+    @property
+    def occurred_at_dt(self) -> datetime:
+        return parse_utc(self.occurred_at)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict, extra fields included."""
