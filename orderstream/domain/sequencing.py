@@ -13,7 +13,6 @@ of the last few rejected events. ``to_dict``/``from_dict`` turn it into JSON-com
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
@@ -107,7 +106,8 @@ class OrderState:
         if doc.get("format") != STATE_FORMAT:
             raise ValueError(f"unknown sequencer state format {doc.get('format')!r}")
         held = [
-            Held(EVENT_ADAPTER.validate_python(item["event"]), float(item["arrived_at"])) for item in doc["held"]
+            Held(EVENT_ADAPTER.validate_python(item["event"]), float(item["arrived_at"]))
+            for item in doc["held"]
         ]
         return cls(
             next_sequence=int(doc["next_sequence"]),
@@ -175,13 +175,13 @@ def _reject_passed(state: OrderState, event: Event) -> tuple[OrderState, Outcome
     seq = event.sequence
     released_id = state.released_ids.get(seq)
     if released_id is not None:
-        return _reject(state, event, "conflict", f"sequence {seq} was already released as event {released_id}")
+        return _reject(
+            state, event, "conflict", f"sequence {seq} was already released as event {released_id}"
+        )
     return _reject(state, event, "late", f"sequence {seq} was skipped after its reorder timeout")
 
 
-def _reject(
-    state: OrderState, event: Event, reason: RejectReason, detail: str
-) -> tuple[OrderState, Outcome]:
+def _reject(state: OrderState, event: Event, reason: RejectReason, detail: str) -> tuple[OrderState, Outcome]:
     remembered = (*state.rejected_ids, event.event_id)[-MAX_REMEMBERED_REJECTS:]
     detail = f"order {event.order_id}: {detail}"
     return replace(state, rejected_ids=remembered), Outcome(rejected=[Rejected(event, reason, detail)])
@@ -204,8 +204,3 @@ def _release_run(state: OrderState, gap_before: bool) -> tuple[OrderState, list[
 def _check_timeout(reorder_timeout: float) -> None:
     if reorder_timeout < 0:
         raise ValueError(f"reorder_timeout must be >= 0 seconds, got {reorder_timeout}")
-
-
-def skipped_positions(state: OrderState) -> Iterable[int]:
-    """Positions passed without an event (their late arrivals go to the DLQ as ``late``)."""
-    return (seq for seq in range(1, state.next_sequence) if seq not in state.released_ids)

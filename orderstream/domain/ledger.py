@@ -1,0 +1,195 @@
+"""The per-customer loyalty ledger: an idempotent per-order ledger, never a running counter.
+
+The ledger stores only facts per order (test flag, amount captured, amount refunded, last sequence applied);
+points, lifetime spend and tier are *derived* from those facts every time. So an event applied twice changes
+nothing (its sequence is not above the order's last applied one), and the customer's totals do not depend on
+how the events of different orders interleave: each total is a sum over orders. DESIGN.md "Loyalty" is the
+spec; the choices it leaves open are written down in docs/domain.md.
+
+:func:`apply` returns the new ledger and the ``loyalty-events`` it causes. Their ids are uuid5 of the causing
+event id and the kind, so re-processing from the same state re-emits byte-identical events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Final, Literal
+
+from orderstream.domain.contract import (
+    Event,
+    LoyaltyEvent,
+    LoyaltyEventType,
+    OrderCancelled,
+    OrderCreated,
+    PaymentCaptured,
+    PaymentRefunded,
+)
+
+Tier = Literal["bronze", "silver", "gold"]
+
+GOLD_CENTS: Final = 200_000
+SILVER_CENTS: Final = 50_000
+CENTS_PER_POINT: Final = 100
+
+LOYALTY_NAMESPACE: Final = uuid.UUID("67e12182-cabb-439b-a364-41c07e647274")
+"""Fixed namespace of derived loyalty event ids. Never change it: replays must re-emit the same ids."""
+
+STATE_FORMAT: Final = 1
+"""Version of the ``to_dict`` layout, so a future layout can migrate what an older worker stored."""
+
+
+def tier_for(lifetime_spend_cents: int) -> Tier:
+    """gold ≥ 200 000 cents, silver ≥ 50 000, else bronze."""
+    if lifetime_spend_cents >= GOLD_CENTS:
+        return "gold"
+    if lifetime_spend_cents >= SILVER_CENTS:
+        return "silver"
+    return "bronze"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEntry:
+    """The facts the ledger keeps about one order; everything else is derived from them."""
+
+    last_sequence: int = 0
+    is_test: bool = False
+    """From the order's first applied ``order.created``; ``False`` while none was seen."""
+    created_seen: bool = False
+    captured_cents: int | None = None
+    """Amount of the first capture; ``None`` until one is applied (a capture of 0 is still a capture)."""
+    refunded_cents: int = 0
+    """Sum of refunds (and a cancellation's implied refund), never above ``captured_cents``."""
+    cancelled: bool = False
+
+    @property
+    def awarded(self) -> int:
+        """Points the first capture awarded, before refunds (kept for test orders too, but never counted)."""
+        return (self.captured_cents or 0) // CENTS_PER_POINT
+
+    @property
+    def points(self) -> int:
+        """What this order contributes to the balance now: ``awarded - floor(awarded * refunded / captured)``."""
+        if self.is_test or not self.captured_cents:
+            return 0
+        return self.awarded - self.awarded * self.refunded_cents // self.captured_cents
+
+    @property
+    def spend_cents(self) -> int:
+        """What this order contributes to lifetime spend: captured - refunded (0 for a test order)."""
+        if self.is_test:
+            return 0
+        return (self.captured_cents or 0) - self.refunded_cents
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerLedger:
+    """One customer's per-order ledger. Treat as immutable: :func:`apply` returns a new one."""
+
+    customer_id: str
+    orders: dict[str, OrderEntry] = field(default_factory=dict)
+
+    @property
+    def points(self) -> int:
+        return sum(entry.points for entry in self.orders.values())
+
+    @property
+    def lifetime_spend_cents(self) -> int:
+        return sum(entry.spend_cents for entry in self.orders.values())
+
+    @property
+    def tier(self) -> Tier:
+        return tier_for(self.lifetime_spend_cents)
+
+    def summary(self) -> dict[str, Any]:
+        """What ``orderstream loyalty get ID`` prints; ``orders`` counts the customer's non-test orders."""
+        return {
+            "customer_id": self.customer_id,
+            "points": self.points,
+            "tier": self.tier,
+            "lifetime_spend_cents": self.lifetime_spend_cents,
+            "orders": sum(1 for entry in self.orders.values() if not entry.is_test),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible form for a faust table."""
+        return {
+            "format": STATE_FORMAT,
+            "customer_id": self.customer_id,
+            "orders": {order_id: asdict(entry) for order_id, entry in sorted(self.orders.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> CustomerLedger:
+        """Rebuild what :meth:`to_dict` wrote. Raises (KeyError, TypeError, ValueError) on anything else."""
+        if doc.get("format") != STATE_FORMAT:
+            raise ValueError(f"unknown ledger state format {doc.get('format')!r}")
+        orders = {str(order_id): OrderEntry(**entry) for order_id, entry in doc["orders"].items()}
+        return cls(customer_id=str(doc["customer_id"]), orders=orders)
+
+
+def apply(ledger: CustomerLedger, event: Event) -> tuple[CustomerLedger, list[LoyaltyEvent]]:
+    """Apply one order event (in its order's sequence order) and say what changed for the customer.
+
+    An event whose sequence is not above its order's last applied sequence is a replay: no change, no output.
+    """
+    if event.customer_id != ledger.customer_id:
+        raise ValueError(
+            f"event of customer {event.customer_id!r} applied to ledger of {ledger.customer_id!r}"
+        )
+    entry = ledger.orders.get(event.order_id, OrderEntry())
+    if event.sequence <= entry.last_sequence:
+        return ledger, []
+    updated_entry = _apply_to_order(entry, event)
+    updated = replace(ledger, orders={**ledger.orders, event.order_id: updated_entry})
+    # Totals are sums over orders: if this order's share did not move, neither did they (skip the sums).
+    unmoved = (updated_entry.points, updated_entry.spend_cents) == (entry.points, entry.spend_cents)
+    return updated, [] if unmoved else _changes(ledger, updated, event)
+
+
+def _apply_to_order(entry: OrderEntry, event: Event) -> OrderEntry:
+    """The order's new facts; event types that do not touch loyalty only advance ``last_sequence``."""
+    entry = replace(entry, last_sequence=event.sequence)
+    match event:
+        case OrderCreated() if not entry.created_seen:
+            return replace(entry, created_seen=True, is_test=event.data.is_test)
+        case PaymentCaptured() if entry.captured_cents is None:
+            return replace(entry, captured_cents=event.data.amount_cents)
+        case PaymentRefunded():
+            refunded = min(entry.captured_cents or 0, entry.refunded_cents + event.data.amount_cents)
+            return replace(entry, refunded_cents=refunded)
+        case OrderCancelled():
+            return replace(entry, cancelled=True, refunded_cents=entry.captured_cents or 0)
+        case _:
+            return entry
+
+
+def _changes(before: CustomerLedger, after: CustomerLedger, cause: Event) -> list[LoyaltyEvent]:
+    """The loyalty events one applied order event causes: a points change, then a tier change."""
+    totals = {"points": after.points, "tier": after.tier, "lifetime_spend_cents": after.lifetime_spend_cents}
+    emitted: list[LoyaltyEvent] = []
+    delta = after.points - before.points
+    if delta:
+        kind: LoyaltyEventType = "loyalty.points_awarded" if delta > 0 else "loyalty.points_reversed"
+        emitted.append(_loyalty_event(kind, cause, {"points_delta": delta, **totals}))
+    if after.tier != before.tier:
+        tier_data = {"from_tier": before.tier, "to_tier": after.tier, **totals}
+        emitted.append(_loyalty_event("loyalty.tier_changed", cause, tier_data))
+    return emitted
+
+
+def loyalty_event_id(cause_event_id: str, kind: LoyaltyEventType) -> str:
+    """Deterministic id of the ``kind`` event caused by ``cause_event_id`` (one of each kind per cause)."""
+    return str(uuid.uuid5(LOYALTY_NAMESPACE, f"{cause_event_id}/{kind}"))
+
+
+def _loyalty_event(kind: LoyaltyEventType, cause: Event, data: dict[str, Any]) -> LoyaltyEvent:
+    return LoyaltyEvent(
+        event_id=loyalty_event_id(cause.event_id, kind),
+        event_type=kind,
+        occurred_at=cause.occurred_at_dt,
+        customer_id=cause.customer_id,
+        order_id=cause.order_id,
+        caused_by=cause.event_id,
+        data=data,
+    )
