@@ -1,0 +1,109 @@
+"""docker-compose.yml against the Compose Specification schema, and the Dockerfile's promises.
+
+No Docker engine runs here, so the image is never built in tests; these checks read the files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import jsonschema
+import pytest
+from infra_files import REPO
+
+from orderstream.deploy import SERVICES
+
+SCHEMA_FILE = REPO / "infra" / "compose" / "compose_spec.json"
+DOCKERFILE = REPO / "Dockerfile"
+ORDERSTREAM_CONTAINERS = (*SERVICES, "topics", "producer")
+
+
+def test_compose_file_is_valid_against_the_compose_specification(compose: dict[str, Any]) -> None:
+    schema = json.loads(SCHEMA_FILE.read_text())
+    validator = jsonschema.Draft201909Validator(
+        schema, format_checker=jsonschema.Draft201909Validator.FORMAT_CHECKER
+    )
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(compose)]
+    assert errors == []
+
+
+def test_the_schema_rejects_a_broken_file(compose: dict[str, Any]) -> None:
+    broken = {**compose, "services": {**compose["services"], "kafka": {"image": 42, "depends_on": {"x": {}}}}}
+    validator = jsonschema.Draft201909Validator(json.loads(SCHEMA_FILE.read_text()))
+    assert not validator.is_valid(broken)
+
+
+def test_kafka_is_the_official_image_in_kraft_mode_without_auto_created_topics(
+    compose: dict[str, Any],
+) -> None:
+    kafka = compose["services"]["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert kafka["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_long_running_services_have_health_checks_and_wait_for_their_dependencies(
+    compose: dict[str, Any], service: str
+) -> None:
+    container = compose["services"][service]
+    probe = " ".join(container["healthcheck"]["test"])
+    assert "curl" not in probe and "/health" in probe
+    port = container["environment"][f"ORDERSTREAM_{SERVICES[service].health_port_field.upper()}"]
+    assert f"127.0.0.1:{port}/health" in probe
+    conditions = {dep: spec["condition"] for dep, spec in container["depends_on"].items()}
+    assert conditions["kafka"] == "service_healthy"
+    assert conditions["topics"] == "service_completed_successfully"
+
+
+def test_the_producer_runs_only_in_its_profile(compose: dict[str, Any]) -> None:
+    assert compose["services"]["producer"]["profiles"] == ["producer"]
+    assert all("profiles" not in compose["services"][name] for name in SERVICES)
+
+
+@pytest.mark.parametrize("service", ORDERSTREAM_CONTAINERS)
+def test_orderstream_containers_share_one_image_and_run_under_an_init(
+    compose: dict[str, Any], service: str
+) -> None:
+    container = compose["services"][service]
+    assert container["image"] == "orderstream:local"
+    assert container["init"] is True
+
+
+# ------------------------------------------------------------------------------------------------ Dockerfile
+
+
+def _instructions() -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+def test_image_is_slim_python_311() -> None:
+    bases = [arg for op, arg in _instructions() if op == "FROM"]
+    assert len(bases) == 1 and re.fullmatch(r"python:3\.11-slim(-\w+)?", bases[0])
+
+
+def test_image_runs_as_a_non_root_user() -> None:
+    users = [arg for op, arg in _instructions() if op == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+
+
+def test_entrypoint_is_exec_form_orderstream_behind_an_init() -> None:
+    entrypoints = [json.loads(arg) for op, arg in _instructions() if op == "ENTRYPOINT"]
+    assert entrypoints[-1][0] == "tini" and entrypoints[-1][-1] == "orderstream"
+    commands = [json.loads(arg) for op, arg in _instructions() if op == "CMD"]
+    assert commands[-1] == ["worker"]
+
+
+def test_dependencies_are_installed_before_the_code_is_copied() -> None:
+    ops = _instructions()
+    deps_copy = next(i for i, (op, arg) in enumerate(ops) if op == "COPY" and "constraints.txt" in arg)
+    code_copy = next(i for i, (op, arg) in enumerate(ops) if op == "COPY" and arg.startswith("orderstream"))
+    deps_install = next(
+        i for i, (op, arg) in enumerate(ops) if op == "RUN" and "-r /tmp/requirements.txt" in arg
+    )
+    assert deps_copy < deps_install < code_copy
+    assert not any(op == "COPY" and arg.startswith(". ") for op, arg in ops), "COPY . would bust the cache"
