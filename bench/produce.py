@@ -38,7 +38,9 @@ def run_cli(count: int, env: dict[str, str]) -> float:
 
 
 async def bare_loop(settings: ProducerSettings, values: list[bytes], topic: str) -> float:
-    producer = kafka.producer(settings, linger_ms=settings.producer_linger_ms, max_batch_size=settings.producer_batch_bytes)
+    producer = kafka.producer(
+        settings, linger_ms=settings.producer_linger_ms, max_batch_size=settings.producer_batch_bytes
+    )
     await producer.start()
     try:
         started = time.perf_counter()
@@ -78,8 +80,10 @@ def main() -> None:
         cli_rates.append(cli)
     cli_best, bare_best = max(cli_rates), max(bare_rates)
     ratio = cli_best / bare_best
-    print(f"\norderstream produce: {cli_best:,.0f} events/s | bare aiokafka: {bare_best:,.0f} events/s | "
-          f"ratio {ratio:.2f} (target >= 0.7) | {args.count} events, best of {args.rounds}")
+    print(
+        f"\norderstream produce: {cli_best:,.0f} events/s | bare aiokafka: {bare_best:,.0f} events/s | "
+        f"ratio {ratio:.2f} (target >= 0.7) | {args.count} events, best of {args.rounds}"
+    )
     write_results("produce", {
         "count": args.count, "rounds": args.rounds, "cli_events_per_s": cli_rates,
         "bare_events_per_s": bare_rates, "ratio_best": ratio, "target_ratio": 0.7,

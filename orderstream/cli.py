@@ -116,10 +116,14 @@ def produce(
     customers: Annotated[int, typer.Option(help="distinct customers (Zipf-like popularity)")] = 1000,
     seed: Annotated[int, typer.Option(help="random seed: same seed, same valid events")] = 7,
     duplicate_pct: Annotated[float, typer.Option("--duplicate-pct", help="% of records sent twice")] = 0.0,
-    out_of_order_pct: Annotated[float, typer.Option("--out-of-order-pct", help="% swapped with the next")] = 0.0,
+    out_of_order_pct: Annotated[
+        float, typer.Option("--out-of-order-pct", help="% swapped with the next")
+    ] = 0.0,
     poison_pct: Annotated[float, typer.Option("--poison-pct", help="% extra malformed records")] = 0.0,
     test_order_pct: Annotated[float, typer.Option("--test-order-pct", help="% of orders with is_test")] = 2.0,
-    file: Annotated[Path | None, typer.Option("--file", help="JSONL of {topic,key,value}, sent as is")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="JSONL of {topic,key,value}, sent as is")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Send synthetic orders (with chaos knobs) or a JSONL file of raw records to the source topics."""
@@ -143,6 +147,53 @@ def produce(
     typer.echo(report.summary())
 
 
+# ------------------------------------------------------------------------------------------ worker
+
+
+@app.command("worker")
+def worker() -> None:
+    """Run the faust agents named by ORDERSTREAM_AGENTS (default: sequencer, router, loyalty)."""
+    from orderstream.settings import WorkerSettings, load
+    from streams.app import build
+    from streams.worker import Worker
+
+    streams = build(load(WorkerSettings))
+    asyncio.run(streams.create_internal_topics())
+    settings = streams.settings
+    Worker(streams.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+
+
+loyalty_app = typer.Typer(no_args_is_help=True, help="Loyalty balances (asks a running worker).")
+app.add_typer(loyalty_app, name="loyalty")
+
+
+@loyalty_app.command("get")
+def loyalty_get(
+    customer_id: str,
+    url: Annotated[str | None, typer.Option(help="worker base URL (default from ORDERSTREAM_WEB_*)")] = None,
+) -> None:
+    """Print a customer's points, tier, lifetime spend and order count as JSON."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from orderstream.settings import WorkerSettings, load
+
+    if url is None:
+        settings = load(WorkerSettings)
+        url = f"http://{settings.web_host}:{settings.web_port}"
+    target = f"{url.rstrip('/')}/loyalty/{urllib.parse.quote(customer_id, safe='')}"
+    try:
+        with urllib.request.urlopen(target, timeout=10) as resp:
+            body = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        typer.echo(exc.read().decode(errors="replace"), err=True)
+        raise SystemExit(1) from None
+    except OSError as exc:
+        raise OrderstreamError(f"no worker answering at {url}: {exc}") from None
+    typer.echo(json.dumps(body, sort_keys=True))
+
+
 # ------------------------------------------------------------------------------------------ bridge
 
 
@@ -160,7 +211,9 @@ def bridge() -> None:
 
 @app.command("schema")
 def schema(
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of stdout")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write here instead of stdout")
+    ] = None,
 ) -> None:
     """Write the JSON Schema of the event envelope."""
     from orderstream.domain.contract import envelope_json_schema

@@ -6,6 +6,7 @@ from ``aws-msk-iam-sasl-signer-python``) or SCRAM.
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from collections.abc import Iterable
 from typing import Any
@@ -20,7 +21,7 @@ from orderstream.errors import ConfigError
 from orderstream.settings import KafkaSettings
 
 
-class _MskIamTokenProvider(AbstractTokenProvider):
+class _MskIamTokenProvider(AbstractTokenProvider):  # type: ignore[misc]
     """OAUTHBEARER tokens for MSK IAM, signed with the task role's credentials."""
 
     def __init__(self, region: str) -> None:
@@ -50,7 +51,9 @@ def connection_options(settings: KafkaSettings) -> dict[str, Any]:
         opts["ssl_context"] = ssl.create_default_context()
     mechanism = settings.kafka_sasl_mechanism
     if mechanism is not None and settings.kafka_security_protocol != "SASL_SSL":
-        raise ConfigError("ORDERSTREAM_KAFKA_SECURITY_PROTOCOL", "must be SASL_SSL when a SASL mechanism is set")
+        raise ConfigError(
+            "ORDERSTREAM_KAFKA_SECURITY_PROTOCOL", "must be SASL_SSL when a SASL mechanism is set"
+        )
     if mechanism == "AWS_MSK_IAM":
         opts["sasl_mechanism"] = "OAUTHBEARER"
         opts["sasl_oauth_token_provider"] = _MskIamTokenProvider(settings.aws_region)
@@ -69,7 +72,9 @@ def producer(settings: KafkaSettings, **overrides: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(**connection_options(settings), **opts)
 
 
-def consumer(settings: KafkaSettings, *topics: str, group_id: str | None, **overrides: Any) -> AIOKafkaConsumer:
+def consumer(
+    settings: KafkaSettings, *topics: str, group_id: str | None, **overrides: Any
+) -> AIOKafkaConsumer:
     """A consumer with manual commits and read_committed isolation (skips aborted transactions)."""
     opts = {
         "group_id": group_id,
@@ -90,6 +95,7 @@ async def create_topics(
     names: Iterable[str] = contract.ALL_TOPICS,
     partitions: int | None = None,
     replication_factor: int | None = None,
+    configs: dict[str, str] | None = None,
 ) -> tuple[list[str], list[str]]:
     """Create topics that are missing; return (created, already_there). Co-partitioning: same count for all."""
     count = partitions or settings.topic_partitions
@@ -100,10 +106,9 @@ async def create_topics(
         existing = set(await client.list_topics())
         wanted = [n for n in dict.fromkeys(names) if n not in existing]
         if wanted:
-            try:
-                await client.create_topics([NewTopic(n, count, rf) for n in wanted])
-            except TopicAlreadyExistsError:  # a concurrent creator won the race
-                pass
+            new = [NewTopic(n, count, rf, topic_configs=configs or {}) for n in wanted]
+            with contextlib.suppress(TopicAlreadyExistsError):  # a concurrent creator won the race
+                await client.create_topics(new)
         return wanted, sorted(set(names) & existing)
     finally:
         await client.close()

@@ -217,9 +217,7 @@ class KafkaBroker:
         template = Template((LOCAL_INFRA / "server.properties.template").read_text())
         self.paths.kafka_config.parent.mkdir(parents=True, exist_ok=True)
         self.paths.kafka_config.write_text(
-            template.substitute(
-                port=self.port, controller_port=self.port + 1, data_dir=self.paths.kafka_data
-            )
+            template.substitute(port=self.port, controller_port=self.port + 1, data_dir=self.paths.kafka_data)
         )
 
     def _format(self, libs: Path) -> None:

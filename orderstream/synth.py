@@ -74,7 +74,6 @@ def _uuid4(rng: random.Random) -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"
 
 
-
 def _lifecycle(rng: random.Random) -> list[str]:
     """The event types of one order, in sequence order."""
     roll = rng.random()
@@ -256,9 +255,7 @@ def generate(workload: Workload, chaos: Chaos | None = None) -> Iterator[Record]
     pending_dups: list[tuple[int, int, Record]] = []  # heap of (due step, tie-break, record)
     held: dict[str, Record] = {}  # order_id -> an event held back to follow the order's next event
     tie = itertools.count()
-    step = 0
-    for order, record in gen.orders():
-        step += 1
+    for step, (order, record) in enumerate(gen.orders(), 1):
         out: list[Record] = []
         earlier = held.pop(order.order_id, None)
         if earlier is None and not order.done and crng.random() * 100 < chaos.out_of_order_pct:

@@ -22,14 +22,14 @@ from orderstream.synth import Chaos, Record, Workload, generate
 pytestmark = pytest.mark.integration
 
 
-async def consume_all(settings: ProducerSettings, topics: list[str], expected: int, timeout: float = 60.0):
+async def consume_all(settings: ProducerSettings, topics: list[str], expected: int, wait_s: float = 60.0):
     """Read every record of ``topics`` from the beginning until ``expected`` arrived (or time is up)."""
     consumer = kafka.consumer(settings, *topics, group_id=None, fetch_max_wait_ms=200)
     await consumer.start()
     out = []
     try:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + wait_s
         while len(out) < expected and loop.time() < deadline:
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
@@ -120,7 +120,7 @@ def test_broker_restart_between_produce_and_consume_loses_nothing_acknowledged(
     report = asyncio.run(produce(kafka_settings, sent))
     assert report.sent == len(sent)
     broker.restart()
-    got = asyncio.run(consume_all(kafka_settings, [orders, payments, shipments], len(sent), timeout=90))
+    got = asyncio.run(consume_all(kafka_settings, [orders, payments, shipments], len(sent), wait_s=90))
     assert len(got) == len(sent)
     assert {r.value for r in got} == {r.value for r in sent}
 

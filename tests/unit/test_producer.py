@@ -27,7 +27,11 @@ def test_value_forms(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("line", "needle"),
-    [("{oops", ":1: not a JSON line"), ('{"key": "x"}', "string 'topic'"), ('{"topic": "t", "value": 3}', "'value'")],
+    [
+        ("{oops", ":1: not a JSON line"),
+        ('{"key": "x"}', "string 'topic'"),
+        ('{"topic": "t", "value": 3}', "'value'"),
+    ],
 )
 def test_bad_lines_name_file_and_line(tmp_path: Path, line: str, needle: str) -> None:
     path = tmp_path / "bad.jsonl"

@@ -42,7 +42,9 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
         ("ORDERSTREAM_WEB_PORT", "99999"),
     ],
 )
-def test_bad_setting_raises_config_error_naming_it(monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
+def test_bad_setting_raises_config_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str
+) -> None:
     monkeypatch.setenv(var, value)
     with pytest.raises(ConfigError) as info:
         load(WorkerSettings)

@@ -19,9 +19,12 @@ def test_clean_stream_is_valid_and_in_sequence_per_order() -> None:
         event = parse_event(record.value)
         assert not isinstance(event, ParseError), event
         assert record.key == event.customer_id.encode()
-        assert record.topic == {"order": "orders", "payment": "payments", "shipment": "shipments"}[
-            event.event_type.split(".")[0]
-        ]
+        assert (
+            record.topic
+            == {"order": "orders", "payment": "payments", "shipment": "shipments"}[
+                event.event_type.split(".")[0]
+            ]
+        )
         assert event.sequence == last_seq[event.order_id] + 1
         last_seq[event.order_id] = event.sequence
         types[event.event_type] += 1

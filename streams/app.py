@@ -1,0 +1,209 @@
+"""The faust app: one image, one app; ``ORDERSTREAM_AGENTS`` decides which agents this process runs.
+
+Layout follows the faust examples: app → topics → tables → agents (in ``sequencer.py``, ``router.py`` and
+``loyalty.py``); the agents are a few lines each and the rules live in ``orderstream.domain``.
+
+Naming: the faust app id — and so the consumer group, the table changelog topics and, with exactly_once,
+the transactional ids — is ``<ORDERSTREAM_APP_ID>-<agent>`` when a process runs one agent (as each Fargate
+service does) and ``<ORDERSTREAM_APP_ID>-worker`` when it runs several.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from aiokafka.partitioner import murmur2
+from faust.types import EventT
+from mode.utils.objects import cached_property
+
+from orderstream.domain import contract
+from orderstream.domain.dlq import DeadLetter
+from orderstream.settings import AGENT_NAMES, WorkerSettings
+
+log = logging.getLogger("orderstream.streams")
+
+BATCH_MAX = 1000
+"""Events per batch an agent takes: state is decoded and written once per key per batch."""
+BATCH_WITHIN = 0.05
+"""Seconds an agent waits to fill a batch before processing what it has."""
+
+RAW: dict[str, Any] = {
+    "key_type": bytes,
+    "value_type": bytes,
+    "key_serializer": "raw",
+    "value_serializer": "raw",
+}
+
+
+def faust_id(settings: WorkerSettings) -> str:
+    agents = [name for name in AGENT_NAMES if name in settings.agent_set]
+    role = agents[0] if len(agents) == 1 else "worker"
+    return f"{settings.app_id}-{role}"
+
+
+def _broker_urls(settings: WorkerSettings) -> list[str]:
+    return [f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",") if host.strip()]
+
+
+def _credentials(settings: WorkerSettings) -> Any:
+    """faust credentials for MSK (TLS, SCRAM); None locally."""
+    import ssl
+
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return None
+    context = ssl.create_default_context()
+    if settings.kafka_sasl_mechanism in ("SCRAM-SHA-512", "PLAIN"):
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=context,
+        )
+    if settings.kafka_sasl_mechanism == "AWS_MSK_IAM":
+        from orderstream.kafka import _MskIamTokenProvider
+
+        return faust.OAuthCredentials(oauth_cb=_MskIamTokenProvider(settings.aws_region), ssl_context=context)
+    return faust.SSLCredentials(context)
+
+
+KEY_SEP = b"\x1f"
+"""Separates the customer id from the rest of a table key (``customer<US>order``)."""
+
+
+def table_key(customer_id: str, *rest: str) -> bytes:
+    return KEY_SEP.join([customer_id.encode(), *(part.encode() for part in rest)])
+
+
+def customer_partition(key: bytes, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2) on the customer part of a key: where the customer's events are."""
+    return int(murmur2(key.split(KEY_SEP, 1)[0]) & 0x7FFFFFFF) % partitions
+
+
+class CustomerPartitionedTable(faust.Table):  # type: ignore[type-arg]
+    """A table whose changelog partition is the customer's partition, whatever the rest of the key.
+
+    faust would otherwise take the partition of the record being processed, which rules out writing from a
+    batch (``take_events``) or a timer. Deriving it from the key keeps every write where recovery after a
+    rebalance looks for it: the changelog partition numbered like the customer's source partitions.
+    """
+
+    def partition_for_key(self, key: bytes) -> int:
+        return customer_partition(key, self.partitions or self.app.conf.topic_partitions)
+
+
+@dataclass
+class Counters:
+    """Per-stage counts this process has seen; served on /health and /metrics."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+
+    def inc(self, name: str, by: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + by
+
+
+class Streams:
+    """The app plus the topics every agent may use. Built once per process by :func:`build`."""
+
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+        self.counters = Counters()
+        self.internal_topics: dict[str, dict[str, str]] = {}
+        datadir = (settings.data_dir / faust_id(settings)).resolve()
+        datadir.mkdir(parents=True, exist_ok=True)
+        self.app = faust.App(
+            faust_id(settings),
+            broker=_broker_urls(settings),
+            broker_credentials=_credentials(settings),
+            store="rocksdb://" if settings.store == "rocksdb" else "memory://",
+            datadir=str(datadir),
+            processing_guarantee=settings.processing_guarantee,
+            topic_partitions=settings.topic_partitions,
+            topic_replication_factor=settings.topic_replication_factor,
+            topic_allow_declare=True,
+            web_enabled=True,
+            web_host=settings.web_host,
+            web_bind=settings.web_host,
+            web_port=settings.web_port,
+            web_in_thread=False,
+            consumer_auto_offset_reset="earliest",
+            producer_acks=-1,
+            producer_linger_ms=5,
+            broker_commit_every=1000,
+            broker_commit_interval=1.0,
+            stream_buffer_maxsize=4096,
+            broker_max_poll_records=1000,
+            table_standby_replicas=1,
+            worker_redirect_stdouts=False,
+            loghandlers=[],
+        )
+
+    def topic(self, name: str, *more: str, internal: bool = False) -> faust.TopicT:
+        return self.app.topic(
+            name,
+            *more,
+            partitions=self.settings.topic_partitions if internal else None,
+            internal=internal,
+            **RAW,
+        )
+
+    def table(self, name: str) -> CustomerPartitionedTable:
+        """A customer-partitioned table of raw bytes (values serialised with orjson by the agents)."""
+        schema: faust.Schema[bytes, bytes] = faust.Schema(
+            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        )
+        table = CustomerPartitionedTable(
+            self.app,
+            name=name,
+            partitions=self.settings.topic_partitions,
+            schema=schema,
+            beacon=self.app.tables.beacon,
+        )
+        self.app.tables.add(table)
+        self.internal_topics[table.changelog_topic.get_topic_name()] = {"cleanup.policy": "compact"}
+        return table
+
+    async def create_internal_topics(self) -> None:
+        """Create changelog and tick topics up front (faust's own creation races its metadata on start)."""
+        from orderstream import kafka
+
+        for name, configs in self.internal_topics.items():
+            await kafka.create_topics(self.settings, [name], configs=configs)
+
+    @cached_property
+    def dlq(self) -> faust.TopicT:
+        return self.topic(contract.DLQ)
+
+    async def dead_letter(
+        self, event: EventT[Any], stage: str, error_type: str, message: str
+    ) -> Awaitable[Any]:
+        """Park the record ``event`` came from in the DLQ: original key and value bytes, reasons in headers.
+
+        Returns the delivery future: callers await it before recording that the record was handled.
+        """
+        msg = event.message
+        letter = DeadLetter(stage, error_type, message, msg.topic, msg.partition, msg.offset)
+        headers: Any = msg.headers or []
+        original = list(headers.items()) if isinstance(headers, dict) else list(headers)
+        self.counters.inc(f"{stage}.dlq.{error_type}")
+        return await self.dlq.send(key=msg.key, value=msg.value, headers=letter.headers(original))
+
+
+def build(settings: WorkerSettings) -> Streams:
+    """The app with the agents ``settings.agents`` names, plus health and metrics pages."""
+    from streams import loyalty, router, sequencer, web
+
+    streams = Streams(settings)
+    if "sequencer" in settings.agent_set:
+        sequencer.register(streams)
+    if "router" in settings.agent_set:
+        router.register(streams)
+    if "loyalty" in settings.agent_set:
+        loyalty.register(streams)
+    web.register(streams)
+    return streams

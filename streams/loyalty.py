@@ -1,0 +1,59 @@
+"""Loyalty agent: ``order-lifecycle`` → per-customer ledger table → ``loyalty-events``.
+
+The ledger (:mod:`orderstream.domain.ledger`) is idempotent per order and its derived events have
+deterministic ids. Each batch is applied in memory, its derived events are sent and *acknowledged*, and only
+then are the changed ledgers written to the table. So a crash at any point either replays the batch (same
+state before, same derived ids: duplicates at worst) or finds the batch applied with everything it emitted
+already delivered. The whole customer ledger is one table value: it can never be half-written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+
+from orderstream.domain import contract, ledger
+from orderstream.domain.contract import ParseError, parse_event
+from orderstream.domain.ledger import CustomerLedger
+from streams.app import BATCH_MAX, BATCH_WITHIN, Streams
+
+STAGE = "loyalty"
+TABLE = "loyalty-ledger"
+
+
+def load_ledger(raw: bytes | None, customer_id: str) -> CustomerLedger:
+    return CustomerLedger.from_dict(orjson.loads(raw)) if raw is not None else CustomerLedger(customer_id)
+
+
+def register(streams: Streams) -> None:
+    app = streams.app
+    out = streams.topic(contract.LOYALTY_EVENTS)
+    ledgers = streams.table(TABLE)
+    streams.ledgers = ledgers  # type: ignore[attr-defined]  # the web view reads it
+
+    @app.agent(streams.topic(contract.ORDER_LIFECYCLE), name="loyalty")
+    async def loyalty(stream: Any) -> None:
+        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
+            changed: dict[bytes, CustomerLedger] = {}
+            deliveries = []
+            for event in batch:
+                parsed = parse_event(event.message.value)
+                if isinstance(parsed, ParseError):
+                    deliveries.append(await streams.dead_letter(event, STAGE, parsed.kind, parsed.message))
+                    continue
+                key = parsed.customer_id.encode()
+                before = changed.get(key) or load_ledger(ledgers.get(key), parsed.customer_id)
+                after, derived = ledger.apply(before, parsed)
+                if after != before:
+                    changed[key] = after
+                for loyalty_event in derived:
+                    deliveries.append(await out.send(key=key, value=loyalty_event.to_bytes()))
+            await asyncio.gather(*deliveries)
+            for key, state in changed.items():
+                ledgers[key] = orjson.dumps(state.to_dict())
+            streams.counters.inc("loyalty.in", len(batch))
+            streams.counters.inc("loyalty.out", len(deliveries))
+
+    _ = loyalty
