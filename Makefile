@@ -22,7 +22,13 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP) ## venv + pinned Python deps + Kafka jars (Maven)
+CHECKOV_VERSION := 3.3.30
+$(CHECKOV_VENV)/bin/checkov: # checkov pins its own boto3: it lives in a venv of its own
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install -q checkov==$(CHECKOV_VERSION)
+
+install: $(STAMP) $(CHECKOV_VENV)/bin/checkov ## venvs + pinned Python deps + Kafka jars (Maven)
 	$(BIN)/orderstream local fetch
 
 kafka-up: install ## start the local Kafka broker (KRaft) on 127.0.0.1:9092
@@ -57,10 +63,10 @@ unit: install ## unit tests, no broker
 	$(BIN)/pytest -q tests/unit
 
 integration: install ## integration tests against a real broker (+ moto)
-	$(BIN)/pytest -q -m "integration or reliability" tests/integration tests/reliability
+	$(BIN)/pytest -q -m "integration or reliability" tests
 
-infra-check: install ## terraform fmt, checkov, compose schema (see infra/)
-	$(BIN)/python -m orderstream.infra_check
+infra-check: install ## terraform fmt, checkov, compose schema, infra contract tests
+	$(BIN)/pytest -q tests/infra
 
 test: install ## everything CI checks; starts and stops the broker and moto
 	@set -o pipefail; status=0; \
