@@ -1,0 +1,1 @@
+"""Plain aiokafka consumers. ``consumers.bridge`` republishes selected events to Amazon EventBridge."""

@@ -1,0 +1,361 @@
+"""PutEvents for the bridge: entry sizing, request shapes (classic ``events`` and ``eventbridgev2``),
+error-code classification, backoff with full jitter and an adaptive send rate.
+
+Everything except :class:`PutEventsClient` is pure and synchronous so it can be unit-tested without AWS.
+The client never raises for an AWS answer: it turns every outcome (a partial response, a whole-call error,
+a timeout whose outcome is unknown) into one :class:`EntryResult` per entry, and the bridge decides per
+entry what happens next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any, Final, Literal
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+
+ApiMode = Literal["classic", "v2"]
+
+UNKNOWN_OUTCOME: Final = "UnknownOutcome"
+"""Our code for a call that may or may not have reached EventBridge (timeout, dropped connection)."""
+
+TIME_BYTES: Final = 14
+"""AWS counts a present ``Time`` as 14 bytes, whatever its value ("Calculating PutEvents entry size")."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiLimits:
+    """Per-request limits of one PutEvents flavour."""
+
+    max_entries: int
+    max_bytes: int
+
+
+CLASSIC_LIMITS: Final = ApiLimits(max_entries=10, max_bytes=256 * 1024)
+V2_LIMITS: Final = ApiLimits(max_entries=100, max_bytes=1024 * 1024)
+
+
+def limits_for(mode: ApiMode) -> ApiLimits:
+    return V2_LIMITS if mode == "v2" else CLASSIC_LIMITS
+
+
+# --------------------------------------------------------------------------------------------- entries
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One PutEvents entry, independent of the API flavour it will be sent with."""
+
+    source: str
+    detail_type: str
+    detail: str
+    bus: str
+    time: datetime | None = None
+    resources: tuple[str, ...] = ()
+    group_id: str | None = None
+    """V2 ``EventGroupId`` (the Kafka partition key): events of one group are delivered in order."""
+    dedup_id: str | None = None
+    """V2 ``DeduplicationId`` (the event_id): a resend of the same event is dropped by the bus."""
+
+
+def _utf8_len(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+def entry_size(entry: Entry) -> int:
+    """The size EventBridge charges against the request limit.
+
+    Per the AWS guide "Calculating Amazon EventBridge PutEvents event entry size": Time counts 14 bytes when
+    present; Source, DetailType, Detail and each Resources item count their UTF-8 byte length. The bus name
+    and the V2 system metadata are not part of the calculation.
+    """
+    size = TIME_BYTES if entry.time is not None else 0
+    size += _utf8_len(entry.source) + _utf8_len(entry.detail_type) + _utf8_len(entry.detail)
+    return size + sum(_utf8_len(resource) for resource in entry.resources)
+
+
+def plan_batches(entries: Sequence[Entry], limits: ApiLimits, *, one_bus: bool) -> list[list[int]]:
+    """Split ``entries`` (in order) into requests within ``limits``; returns indexes into ``entries``.
+
+    ``one_bus`` keeps every request on a single bus (V2 names the bus once per request; classic names it
+    per entry so requests may mix buses). An entry bigger than ``limits.max_bytes`` cannot be sent at all;
+    callers must divert it (claim check or DLQ) before planning — here it gets a request of its own.
+    """
+    batches: list[list[int]] = []
+    open_by_bus: dict[str, tuple[list[int], int]] = {}
+    for index, entry in enumerate(entries):
+        bus = entry.bus if one_bus else ""
+        size = entry_size(entry)
+        current = open_by_bus.get(bus)
+        if current is not None:
+            members, used = current
+            if len(members) < limits.max_entries and used + size <= limits.max_bytes:
+                members.append(index)
+                open_by_bus[bus] = (members, used + size)
+                continue
+        members = [index]
+        batches.append(members)
+        open_by_bus[bus] = (members, size)
+    return batches
+
+
+def classic_request(entries: Sequence[Entry]) -> dict[str, Any]:
+    """Keyword arguments of ``events.put_events``."""
+    return {"Entries": [_classic_entry(entry) for entry in entries]}
+
+
+def _classic_entry(entry: Entry) -> dict[str, Any]:
+    shaped: dict[str, Any] = {
+        "Source": entry.source,
+        "DetailType": entry.detail_type,
+        "Detail": entry.detail,
+        "EventBusName": entry.bus,
+    }
+    if entry.time is not None:
+        shaped["Time"] = entry.time
+    if entry.resources:
+        shaped["Resources"] = list(entry.resources)
+    return shaped
+
+
+def v2_request(entries: Sequence[Entry]) -> dict[str, Any]:
+    """Keyword arguments of ``eventbridgev2.put_events`` (all entries must share one bus ARN)."""
+    buses = {entry.bus for entry in entries}
+    if len(buses) != 1:
+        raise ValueError(f"a V2 request targets one bus, got {sorted(buses)}")
+    return {"EventBusArn": buses.pop(), "Entries": [_v2_entry(entry) for entry in entries]}
+
+
+def _v2_entry(entry: Entry) -> dict[str, Any]:
+    shaped: dict[str, Any] = {"Source": entry.source, "DetailType": entry.detail_type, "Detail": entry.detail}
+    if entry.time is not None:
+        shaped["Time"] = entry.time
+    if entry.resources:
+        shaped["Resources"] = list(entry.resources)
+    metadata: dict[str, str] = {}
+    if entry.group_id:
+        metadata["EventGroupId"] = entry.group_id
+    if entry.dedup_id:
+        metadata["DeduplicationId"] = entry.dedup_id
+    if metadata:
+        shaped["SystemMetadata"] = metadata
+    return shaped
+
+
+# --------------------------------------------------------------------------------------------- outcomes
+
+
+class Verdict(Enum):
+    """What the bridge does with one entry after a call."""
+
+    ACCEPTED = "accepted"
+    RETRY = "retry"
+    REJECT = "reject"
+
+
+THROTTLING_CODES: Final = frozenset(
+    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+)
+TRANSIENT_CODES: Final = frozenset(
+    {
+        "InternalFailure",
+        "InternalException",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        UNKNOWN_OUTCOME,
+    }
+)
+"""Codes that may succeed if tried again. Everything else (InvalidArgument, MalformedDetail,
+AccessDeniedException, NotAuthorizedFor*, ResourceNotFoundException, ...) is a permanent rejection."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntryResult:
+    """The outcome of one entry of one call. ``error_code`` None means accepted."""
+
+    error_code: str | None = None
+    message: str = ""
+
+    @property
+    def verdict(self) -> Verdict:
+        return classify(self.error_code)
+
+    @property
+    def throttled(self) -> bool:
+        return self.error_code in THROTTLING_CODES
+
+
+ACCEPTED: Final = EntryResult()
+
+
+def classify(error_code: str | None) -> Verdict:
+    """Throttling and internal/unknown errors are retried; every other code is final (→ DLQ)."""
+    if error_code is None:
+        return Verdict.ACCEPTED
+    if error_code in THROTTLING_CODES or error_code in TRANSIENT_CODES:
+        return Verdict.RETRY
+    return Verdict.REJECT
+
+
+def results_from_response(response: dict[str, Any], count: int) -> list[EntryResult]:
+    """Per-entry results of a PutEvents response (the same shape for both flavours).
+
+    A response listing fewer entries than were sent is treated as unknown for the missing ones.
+    """
+    listed = response.get("Entries") or []
+    results = [
+        EntryResult(item["ErrorCode"], item.get("ErrorMessage") or "") if item.get("ErrorCode") else ACCEPTED
+        for item in listed[:count]
+    ]
+    missing = count - len(results)
+    return results + [EntryResult(UNKNOWN_OUTCOME, "response did not list this entry")] * missing
+
+
+# --------------------------------------------------------------------------------------------- pacing
+
+
+def full_jitter(
+    attempt: int, *, base: float = 0.05, cap: float = 5.0, rng: random.Random | None = None
+) -> float:
+    """Seconds to wait before retry ``attempt`` (1-based): uniform in [0, min(cap, base·2^attempt)].
+
+    "Full jitter" from the AWS Architecture Blog post "Exponential Backoff And Jitter": spreading retries
+    over the whole window is what stops many throttled senders from retrying in lock-step.
+    """
+    ceiling = min(cap, base * (2 ** max(0, attempt)))
+    return (rng or random).uniform(0.0, ceiling)
+
+
+class AdaptiveRate:
+    """A token bucket (entries per second) whose rate halves on throttling and grows back on success.
+
+    Cuts are at most one per ``cut_interval`` so a burst of throttled replies from requests that were
+    already in flight counts as one signal, not ten halvings.
+    """
+
+    def __init__(
+        self,
+        *,
+        ceiling: float = 100_000.0,
+        floor: float = 10.0,
+        growth: float = 1.05,
+        cut: float = 0.5,
+        cut_interval: float = 0.2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ceiling = ceiling
+        self.floor = floor
+        self.growth = growth
+        self.cut = cut
+        self.cut_interval = cut_interval
+        self._clock = clock
+        self.rate = ceiling
+        self._tokens = ceiling
+        self._stamp = clock()
+        self._last_cut = float("-inf")
+
+    def on_throttled(self) -> None:
+        now = self._clock()
+        if now - self._last_cut >= self.cut_interval:
+            self.rate = max(self.floor, self.rate * self.cut)
+            self._last_cut = now
+            self._tokens = min(self._tokens, self._capacity())
+
+    def on_success(self) -> None:
+        self.rate = min(self.ceiling, self.rate * self.growth)
+
+    def _capacity(self) -> float:
+        return max(self.rate * 0.1, 100.0)
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self._capacity(), self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def delay_for(self, count: int) -> float:
+        """Take ``count`` tokens if there are enough (→ 0.0), else the seconds to wait before asking again."""
+        self._refill()
+        if self._tokens >= count:
+            self._tokens -= count
+            return 0.0
+        return (count - self._tokens) / self.rate
+
+    async def acquire(self, count: int) -> None:
+        # A token bucket refills with time, not on an event, so sleeping for the computed deficit is right.
+        while (wait := self.delay_for(count)) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(wait)
+
+
+# --------------------------------------------------------------------------------------------- client
+
+
+class PutEventsClient:
+    """A boto3 PutEvents client run on a bounded thread pool (one thread per request in flight).
+
+    boto3 clients are thread-safe; botocore's own retries are switched off because retrying is per entry
+    and belongs to the bridge (a botocore retry would resend the entries that were already accepted).
+    """
+
+    def __init__(
+        self,
+        mode: ApiMode,
+        *,
+        region: str,
+        endpoint_url: str | None = None,
+        max_in_flight: int = 4,
+        read_timeout: float = 10.0,
+        client: Any = None,
+    ) -> None:
+        self.mode: ApiMode = mode
+        self.limits = limits_for(mode)
+        config = Config(
+            retries={"total_max_attempts": 1},
+            max_pool_connections=max_in_flight,
+            connect_timeout=5,
+            read_timeout=read_timeout,
+        )
+        service = "eventbridgev2" if mode == "v2" else "events"
+        self._client = client or boto3.session.Session().client(
+            service, region_name=region, endpoint_url=endpoint_url, config=config
+        )
+        self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="put-events")
+
+    @property
+    def boto_client(self) -> Any:
+        return self._client
+
+    def request_for(self, entries: Sequence[Entry]) -> dict[str, Any]:
+        return v2_request(entries) if self.mode == "v2" else classic_request(entries)
+
+    def put_sync(self, entries: Sequence[Entry]) -> list[EntryResult]:
+        """Send one request; never raises for an AWS or transport failure."""
+        try:
+            response = self._client.put_events(**self.request_for(entries))
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            return [
+                EntryResult(str(error.get("Code") or "ClientError"), str(error.get("Message") or ""))
+            ] * len(entries)
+        except ParamValidationError as exc:  # refused before sending: never valid, never retried
+            return [EntryResult("InvalidArgument", str(exc))] * len(entries)
+        except BotoCoreError as exc:  # timeouts, dropped connections: the call may have been accepted
+            return [EntryResult(UNKNOWN_OUTCOME, f"{type(exc).__name__}: {exc}")] * len(entries)
+        return results_from_response(response, len(entries))
+
+    async def put(self, entries: Sequence[Entry]) -> list[EntryResult]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.put_sync, entries)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
