@@ -165,7 +165,7 @@ class Bridge:
             await self._commit()
             await consumer.stop()
             await producer.stop()
-            self.client.close()
+            await self.client.aclose()
             self._rt = None
 
     async def _consume(self, stop: asyncio.Event) -> None:
@@ -174,7 +174,8 @@ class Bridge:
         while not stop.is_set():
             self._apply_backpressure()
             batches = await rt.consumer.getmany(timeout_ms=200, max_records=self.options.fetch_max_records)
-            for records in batches.values():
+            for tp, records in batches.items():
+                self.metrics.record_in(tp.topic, len(records))
                 for record in records:
                     await self._ingest(record)
             self.metrics.heartbeat()
@@ -217,7 +218,6 @@ class Bridge:
         origin = KafkaOrigin(record.topic, record.partition, record.offset, record.key)
         headers = [(k, v) for k, v in record.headers]
         self.tracker.add((origin.topic, origin.partition), origin.offset)
-        self.metrics.record_in(origin.topic)
         outcome = self._map(origin, record.value)
         if outcome is None:
             self.tracker.settle((origin.topic, origin.partition), origin.offset)
@@ -304,7 +304,7 @@ class Bridge:
         used = 0
         while self._ready and len(batch) < limits.max_entries and len(skipped) < 2 * limits.max_entries:
             candidate = self._ready.popleft()
-            size = entry_size(candidate.entry)
+            size = candidate.size
             if batch and (
                 used + size > limits.max_bytes or (one_bus and candidate.entry.bus != batch[0].entry.bus)
             ):
@@ -328,8 +328,15 @@ class Bridge:
             results = await self.client.put([p.entry for p in batch])
             self.metrics.put_seconds.observe(time.perf_counter() - started)
             self._adapt_rate(results)
+            accepted = 0
             for pending, result in zip(batch, results, strict=True):
-                await self._handle(pending, result)
+                if result.error_code is None:  # the common case, kept free of per-entry awaits
+                    accepted += 1
+                    self._settle(pending)
+                else:
+                    await self._handle(pending, result)
+            if accepted:
+                self.metrics.record_result("ok", accepted)
         finally:
             self.metrics.in_flight.dec()
             self._slots.release()
@@ -343,6 +350,7 @@ class Bridge:
         self.metrics.rate.set(self.rate.rate)
 
     async def _handle(self, pending: Pending, result: EntryResult) -> None:
+        """A failed entry: retry it later or park it in the DLQ."""
         code = result.error_code or "ok"
         self.metrics.record_result(code)
         verdict = result.verdict

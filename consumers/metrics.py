@@ -59,14 +59,14 @@ class BridgeMetrics:
             child = self._children[key] = metric.labels(*labels)
         return child
 
-    def record_in(self, topic: str) -> None:
-        self._child(self.events_in, topic).inc()
+    def record_in(self, topic: str, count: int = 1) -> None:
+        self._child(self.events_in, topic).inc(count)
 
     def record_selected(self, topic: str, rule: str) -> None:
         self._child(self.selected, topic, rule).inc()
 
-    def record_result(self, code: str) -> None:
-        self._child(self.put_results, code).inc()
+    def record_result(self, code: str, count: int = 1) -> None:
+        self._child(self.put_results, code).inc(count)
 
     def heartbeat(self) -> None:
         """The consume loop is alive (``/health`` turns 503 when it stops beating)."""
