@@ -341,7 +341,7 @@ class MotoServer:
 
     def _answers(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=2) as resp:
+            with urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=2) as resp:
                 return bool(resp.status == 200)
         except OSError:
             return False

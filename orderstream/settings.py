@@ -49,6 +49,7 @@ class WorkerSettings(KafkaSettings):
     app_id: str = Field("orderstream", min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
     agents: str = ",".join(AGENT_NAMES)
     reorder_timeout: float = Field(30.0, gt=0, le=3600)
+    session_timeout: float = Field(10.0, ge=6, le=300)
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     store: Literal["memory", "rocksdb"] = "memory"
     data_dir: Path = Path(".local/worker-data")

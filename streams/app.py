@@ -135,6 +135,9 @@ class Streams:
             producer_acks=-1,
             producer_linger_ms=5,
             broker_commit_every=1000,
+            # A killed worker's partitions move to the others after this long (faust's default is 60 s).
+            broker_session_timeout=settings.session_timeout,
+            broker_heartbeat_interval=max(1.0, settings.session_timeout / 4),
             broker_commit_interval=1.0,
             stream_buffer_maxsize=4096,
             broker_max_poll_records=1000,
@@ -162,6 +165,8 @@ class Streams:
             name=name,
             partitions=self.settings.topic_partitions,
             schema=schema,
+            key_type=bytes,  # faust picks the "raw" codec for recovery from these types
+            value_type=bytes,
             beacon=self.app.tables.beacon,
         )
         self.app.tables.add(table)
@@ -174,6 +179,24 @@ class Streams:
 
         for name, configs in self.internal_topics.items():
             await kafka.create_topics(self.settings, [name], configs=configs)
+
+    def owned_partitions(self) -> frozenset[int]:
+        """Partition numbers this worker is assigned now (all agent topics are co-partitioned)."""
+        return frozenset(tp.partition for tp in self.app.consumer.assignment())
+
+    def write_owned(self, table: CustomerPartitionedTable, changes: dict[bytes, bytes]) -> None:
+        """Write ``changes`` to ``table``, except keys of partitions taken away by a rebalance meanwhile.
+
+        A batch in flight when its partitions move would otherwise write state *after* the new owner
+        recovered, and a stale value could land last in the changelog. The new owner re-processes those
+        records from the last commit and writes the same state itself.
+        """
+        owned = self.owned_partitions()
+        for key, value in changes.items():
+            if table.partition_for_key(key) in owned:
+                table[key] = value
+            else:
+                self.counters.inc(f"{table.name}.stale_writes_skipped")
 
     @cached_property
     def dlq(self) -> faust.TopicT:

@@ -51,8 +51,7 @@ def register(streams: Streams) -> None:
                 for loyalty_event in derived:
                     deliveries.append(await out.send(key=key, value=loyalty_event.to_bytes()))
             await asyncio.gather(*deliveries)
-            for key, state in changed.items():
-                ledgers[key] = orjson.dumps(state.to_dict())
+            streams.write_owned(ledgers, {k: orjson.dumps(v.to_dict()) for k, v in changed.items()})
             streams.counters.inc("loyalty.in", len(batch))
             streams.counters.inc("loyalty.out", len(deliveries))
 

@@ -52,8 +52,7 @@ def register(streams: Streams) -> None:
                     )
                     streams.counters.inc(f"router.out.{name}")
             await asyncio.gather(*deliveries)
-            for key in new_test_orders:
-                test_orders[key] = b"1"
+            streams.write_owned(test_orders, dict.fromkeys(new_test_orders, b"1"))
             streams.counters.inc("router.in", len(batch))
 
     _ = router

@@ -55,12 +55,16 @@ def register(streams: Streams) -> None:
     open_gaps: dict[int, dict[bytes, float]] = defaultdict(dict)
     index_stale = [True]
 
-    def rebuild_index() -> None:
+    def rebuild_index(batch: Batch, now: float) -> None:
+        """Index the open gaps of the orders this worker now holds, their clocks restarted at ``now``."""
         open_gaps.clear()
-        for key, raw in orders.items():
-            due = sequencing.deadline(OrderState.from_dict(orjson.loads(raw)), timeout)
-            if due is not None:
-                open_gaps[customer_partition(key, partitions)][key] = due
+        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic in contract.SOURCE_TOPICS}
+        for key, raw in list(orders.items()):
+            if customer_partition(key, partitions) not in owned:
+                continue  # a standby copy: its owner keeps the clocks
+            state = OrderState.from_dict(orjson.loads(raw))
+            if state.held:
+                batch.states[key] = sequencing.restart_clocks(state, now)
         index_stale[0] = False
 
     class Batch:
@@ -91,8 +95,8 @@ def register(streams: Streams) -> None:
 
         async def commit(self) -> None:
             await asyncio.gather(*self.deliveries)
+            streams.write_owned(orders, {k: orjson.dumps(v.to_dict()) for k, v in self.states.items()})
             for key, state in self.states.items():
-                orders[key] = orjson.dumps(state.to_dict())
                 due = sequencing.deadline(state, timeout)
                 gaps = open_gaps[customer_partition(key, partitions)]
                 if due is None:
@@ -101,8 +105,6 @@ def register(streams: Streams) -> None:
                     gaps[key] = due
 
     async def expire_due(batch: Batch, partition: int, now: float) -> None:
-        if index_stale[0]:
-            rebuild_index()
         for key in [k for k, at in open_gaps[partition].items() if at <= now]:
             state, outcome = sequencing.expire(batch.state(key), now, timeout)
             batch.states[key] = state
@@ -113,6 +115,8 @@ def register(streams: Streams) -> None:
     async def sequencer(stream: Any) -> None:
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
             batch, now = Batch(), time.time()
+            if index_stale[0]:
+                rebuild_index(batch, now)
             for event in events:
                 msg = event.message
                 if msg.topic == ticks_name:

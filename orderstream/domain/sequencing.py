@@ -140,6 +140,19 @@ def accept(state: OrderState, event: Event, now: float, reorder_timeout: float) 
     return state, before + placed + after
 
 
+def restart_clocks(state: OrderState, now: float) -> OrderState:
+    """Start the gap clocks of held events again at ``now``.
+
+    Called when a worker takes over an order's partition (start, restart, rebalance): the time nobody was
+    reading the topics must not count as waiting, or every gap open at a crash would be passed on restart
+    and the events still unread in Kafka would then arrive ``late``.
+    """
+    if not state.held:
+        return state
+    held = {seq: replace(item, arrived_at=max(item.arrived_at, now)) for seq, item in state.held.items()}
+    return replace(state, held=held)
+
+
 def expire(state: OrderState, now: float, reorder_timeout: float) -> tuple[OrderState, Outcome]:
     """Pass every gap that has been open ``reorder_timeout`` seconds at ``now`` and release what follows it.
 
