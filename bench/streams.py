@@ -23,13 +23,13 @@ import orjson
 from _common import bootstrap, write_results
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
-import streams_harness as h  # noqa: E402
+import streams_harness as h
 
-from orderstream import kafka  # noqa: E402
-from orderstream.domain import contract  # noqa: E402
-from orderstream.producer import produce  # noqa: E402
-from orderstream.settings import ProducerSettings  # noqa: E402
-from orderstream.synth import Workload, generate  # noqa: E402
+from orderstream import kafka
+from orderstream.domain import contract
+from orderstream.producer import produce
+from orderstream.settings import ProducerSettings
+from orderstream.synth import Workload, generate
 
 
 async def drain_rate(settings: ProducerSettings, group: str, total: int, budget_s: float) -> float:
@@ -52,7 +52,9 @@ async def bare_loop(settings: ProducerSettings, total: int) -> float:
     """A minimal stage: consume the sources, decode JSON, produce to a topic, commit."""
     out_topic = f"bench-bare-out-{uuid.uuid4().hex[:6]}"
     await kafka.create_topics(settings, [out_topic])
-    consumer = kafka.consumer(settings, *contract.SOURCE_TOPICS, group_id=f"bench-bare-{uuid.uuid4().hex[:6]}")
+    consumer = kafka.consumer(
+        settings, *contract.SOURCE_TOPICS, group_id=f"bench-bare-{uuid.uuid4().hex[:6]}"
+    )
     producer = kafka.producer(settings)
     await consumer.start()
     await producer.start()
@@ -94,9 +96,13 @@ def main() -> None:
 
     app_id = h.unique_app_id("bench")
     with tempfile.TemporaryDirectory() as tmp:
-        worker = h.Worker(app_id, settings.kafka_bootstrap_servers, Path(tmp), agents="sequencer,loyalty").start()
+        worker = h.Worker(
+            app_id, settings.kafka_bootstrap_servers, Path(tmp), agents="sequencer,loyalty"
+        ).start()
         try:
-            rate = asyncio.run(drain_rate(settings, h.group_of(app_id, "sequencer,loyalty"), report.sent, 600))
+            rate = asyncio.run(
+                drain_rate(settings, h.group_of(app_id, "sequencer,loyalty"), report.sent, 600)
+            )
         finally:
             worker.stop()
     ratio = rate / bare
