@@ -206,6 +206,194 @@ def bridge() -> None:
     raise SystemExit(run(load(BridgeSettings)))
 
 
+# ------------------------------------------------------------------------------------------ dlq
+
+dlq_app = typer.Typer(no_args_is_help=True, help="The dead-letter queue: list and replay parked records.")
+app.add_typer(dlq_app, name="dlq")
+
+_STAGE = typer.Option(help="only records parked by this stage (sequencer, router, loyalty, bridge)")
+_REASON = typer.Option(help="only this error type (e.g. bad_json, schema_violation, late)")
+_SINCE = typer.Option(help="parked at/after: ISO 8601 or an age like 30m, 2h, 1d")
+_UNTIL = typer.Option(help="parked before: ISO 8601 or an age")
+
+
+def _selection(
+    stage: str | None, reason: str | None, since: str | None, until: str | None, at: list[str] | None = None
+) -> object:
+    from orderstream.dlq_tools import Selection, parse_position, parse_when
+
+    return Selection(
+        stage=stage,
+        reason=reason,
+        since=parse_when(since) if since else None,
+        until=parse_when(until) if until else None,
+        positions=frozenset(parse_position(p) for p in at) if at else None,
+    )
+
+
+@dlq_app.command("list")
+def dlq_list(
+    stage: Annotated[str | None, _STAGE] = None,
+    reason: Annotated[str | None, _REASON] = None,
+    since: Annotated[str | None, _SINCE] = None,
+    until: Annotated[str | None, _UNTIL] = None,
+    limit: Annotated[int, typer.Option(help="show at most N records (0 = all)")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line, all headers")] = False,
+) -> None:
+    """Show parked records with their decoded headers (why, where from, how often replayed)."""
+    from orderstream import dlq_tools
+    from orderstream.settings import ProducerSettings, load
+
+    selection = _selection(stage, reason, since, until)
+    entries = asyncio.run(dlq_tools.read_dlq(load(ProducerSettings), selection, limit=limit))  # type: ignore[arg-type]
+    if as_json:
+        for entry in entries:
+            typer.echo(json.dumps(entry.to_row(preview=10_000), sort_keys=True))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(entries)} DLQ record(s)")
+    for column in ("at", "failed_at", "stage", "reason", "source", "replays", "message"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        row = entry.to_row()
+        table.add_row(
+            f"{row['partition']}:{row['offset']}",
+            row["failed_at"],
+            row["stage"],
+            row["reason"],
+            row["source"],
+            str(row["replays"]),
+            row["message"][:100],
+        )
+    Console().print(table)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    stage: Annotated[str | None, _STAGE] = None,
+    reason: Annotated[str | None, _REASON] = None,
+    since: Annotated[str | None, _SINCE] = None,
+    until: Annotated[str | None, _UNTIL] = None,
+    at: Annotated[
+        list[str] | None, typer.Option("--at", help="a DLQ record as PARTITION:OFFSET (repeatable)")
+    ] = None,
+    value_file: Annotated[
+        Path | None, typer.Option("--value-file", help="corrected value for the one selected record")
+    ] = None,
+    max_replays: Annotated[int, typer.Option(help="skip records already replayed this often")] = 3,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would be sent, send nothing")] = False,
+) -> None:
+    """Send selected records back to their source topic (original key, replay count header, capped)."""
+    from orderstream import dlq_tools
+    from orderstream.settings import ProducerSettings, load
+
+    if not any((stage, reason, since, until, at)):
+        raise typer.BadParameter("select records: --at, --stage, --reason, --since or --until")
+    settings = load(ProducerSettings)
+    selection = _selection(stage, reason, since, until, at)
+    entries = asyncio.run(dlq_tools.read_dlq(settings, selection))  # type: ignore[arg-type]
+    fixed = value_file.read_bytes().strip() if value_file is not None else None
+    replays, skips = dlq_tools.plan_replay(entries, max_replays=max_replays, fixed_value=fixed)
+    for skip in skips:
+        typer.echo(f"skip   {skip.entry.partition}:{skip.entry.offset}: {skip.why}")
+    for replay in replays:
+        verb = "would replay" if dry_run else "replay"
+        typer.echo(
+            f"{verb} {replay.entry.partition}:{replay.entry.offset} -> {replay.topic} "
+            f"(replay #{replay.entry.replays + 1}{', corrected value' if fixed is not None else ''})"
+        )
+    if not dry_run:
+        sent = asyncio.run(dlq_tools.send_replays(settings, replays))
+        typer.echo(f"replayed {sent}, skipped {len(skips)}")
+
+
+# ------------------------------------------------------------------------------------------ replay
+
+replay_app = typer.Typer(no_args_is_help=True, help="Replay/backfill: move a consumer group (dry run first).")
+app.add_typer(replay_app, name="replay")
+
+
+@replay_app.command("loyalty")
+def replay_loyalty(
+    to_offset: Annotated[int | None, typer.Option(help="every partition to this offset")] = None,
+    to_time: Annotated[
+        str | None, typer.Option(help="first record at/after: ISO 8601 or an age (2h)")
+    ] = None,
+    to_earliest: Annotated[bool, typer.Option("--to-earliest", help="the oldest record kept")] = False,
+    app_id: Annotated[str | None, typer.Option(help="ORDERSTREAM_APP_ID of the loyalty service")] = None,
+    group: Annotated[str | None, typer.Option(help="consumer group (default <app id>-loyalty)")] = None,
+    execute: Annotated[
+        bool, typer.Option("--execute", help="commit the new offsets (default: dry run)")
+    ] = False,
+) -> None:
+    """Re-read order-lifecycle into loyalty from an offset or a time; shows what would move unless --execute."""
+    from orderstream import replay
+    from orderstream.dlq_tools import parse_when
+    from orderstream.domain import contract
+    from orderstream.settings import WorkerSettings, load
+
+    settings = load(WorkerSettings)
+    target = replay.Target(
+        offset=to_offset, at=parse_when(to_time) if to_time else None, earliest=to_earliest
+    )
+    group = group or f"{app_id or settings.app_id}-loyalty"
+    moves = asyncio.run(replay.plan(settings, group, [contract.ORDER_LIFECYCLE], target))
+    for line in replay.describe(group, moves):
+        typer.echo(line)
+    if not execute:
+        typer.echo("dry run: nothing changed (add --execute with the loyalty workers stopped)")
+        return
+    asyncio.run(replay.apply(settings, group, moves))
+    typer.echo(f"committed; start the loyalty workers of {group} to replay")
+
+
+# ------------------------------------------------------------------------------------------ demo
+
+
+@app.command("demo")
+def demo(
+    duration: Annotated[float, typer.Option(help="seconds of synthetic traffic")] = 60.0,
+    rate: Annotated[float, typer.Option(help="valid events per second")] = 50.0,
+    customers: Annotated[int, typer.Option(help="distinct customers")] = 300,
+    seed: Annotated[int, typer.Option(help="random seed of the workload")] = 7,
+    duplicate_pct: Annotated[float, typer.Option("--duplicate-pct", help="% of records sent twice")] = 2.0,
+    out_of_order_pct: Annotated[
+        float, typer.Option("--out-of-order-pct", help="% swapped with the next")
+    ] = 5.0,
+    poison_pct: Annotated[float, typer.Option("--poison-pct", help="% extra malformed records")] = 0.5,
+    reorder_timeout: Annotated[float, typer.Option(help="sequencer gap timeout (s)")] = 5.0,
+    drain_timeout: Annotated[
+        float, typer.Option(help="max seconds to wait for the pipeline to drain")
+    ] = 120.0,
+    output_dir: Annotated[Path, typer.Option(help="where report.md/json and the plot go")] = Path(
+        "demo-output"
+    ),
+    event_bus: Annotated[str, typer.Option(help="EventBridge bus to create and publish to")] = "orderstream",
+    live: Annotated[bool, typer.Option(help="live view (off: a status line every 5 s)")] = True,
+) -> None:
+    """The whole pipeline with chaos, a live view and a report (starts and stops everything it needs)."""
+    from orderstream.demo import DemoOptions
+    from orderstream.demo import main as demo_main
+
+    opts = DemoOptions(
+        duration=duration,
+        rate=rate,
+        customers=customers,
+        seed=seed,
+        duplicate_pct=duplicate_pct,
+        out_of_order_pct=out_of_order_pct,
+        poison_pct=poison_pct,
+        reorder_timeout=reorder_timeout,
+        drain_timeout=drain_timeout,
+        output_dir=output_dir.resolve(),
+        event_bus=event_bus,
+        live=live and sys.stdout.isatty(),
+    )
+    raise SystemExit(demo_main(opts))
+
+
 # ------------------------------------------------------------------------------------------ schema
 
 

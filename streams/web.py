@@ -1,4 +1,5 @@
-"""HTTP on the faust web server: ``/health`` (ECS health check), ``/counters``, ``/loyalty/{customer_id}``.
+"""HTTP on the faust web server: ``/health`` (ECS health check), ``/counters``, ``/metrics`` (Prometheus),
+``/loyalty/{customer_id}``; and, with ``ORDERSTREAM_EMF_INTERVAL`` set, consumer lag as EMF log lines.
 
 The loyalty view is routed by faust to the worker that owns the customer's table partition, so any worker
 can answer it.
@@ -12,6 +13,7 @@ from typing import Any
 from faust import web
 
 from orderstream.domain.ledger import CustomerLedger
+from streams import metrics as stream_metrics
 from streams.app import Streams
 
 
@@ -35,6 +37,23 @@ def register(streams: Streams) -> None:
     async def counters(self: web.View, request: web.Request) -> web.Response:
         return self.json(dict(sorted(streams.counters.counts.items())))
 
+    prometheus = stream_metrics.attach(streams)
+
+    @app.page("/metrics")
+    async def metrics(self: web.View, request: web.Request) -> web.Response:
+        body, content_type = prometheus.exposition()
+        return self.bytes(body, headers={"Content-Type": content_type})
+
+    interval = streams.settings.emf_interval
+    if interval > 0:
+
+        @app.timer(interval)  # type: ignore[untyped-decorator]
+        async def emit_lag_emf() -> None:
+            for line in stream_metrics.emf_lines(app.conf.id, stream_metrics.consumer_lag(app)):
+                print(line, flush=True)
+
+        _ = emit_lag_emf
+
     ledgers = getattr(streams, "ledgers", None)
     if ledgers is None:
         return
@@ -50,4 +69,4 @@ def register(streams: Streams) -> None:
         summary: dict[str, Any] = load_ledger(raw, customer_id).summary()
         return self.json(summary)
 
-    _ = (health, counters, loyalty_balance, CustomerLedger)
+    _ = (health, counters, metrics, loyalty_balance, CustomerLedger)
