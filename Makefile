@@ -80,8 +80,8 @@ test: install ## everything CI checks; starts and stops the broker and moto
 	fi; \
 	exit $$status
 
-demo: install ## the main job: broker, moto, all agents, bridge, synthetic orders, live view, report
-	$(BIN)/orderstream demo
+demo: install ## the main job (DEMO_ARGS="--duration 30" to change it): broker, moto, all agents, bridge, synthetic orders, live view, report
+	$(BIN)/orderstream demo $(DEMO_ARGS)
 
 bench: install ## benchmarks (results in bench/results/)
 	$(BIN)/python bench/produce.py

@@ -57,6 +57,8 @@ class WorkerSettings(KafkaSettings):
     web_port: int = Field(6066, ge=1, le=65535)
     router_rules: Path = RULES_DIR / "router.yaml"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    emf_interval: float = Field(0.0, ge=0, le=3600)
+    """Seconds between consumer-lag lines in CloudWatch Embedded Metric Format on stdout (0 = off)."""
 
     @field_validator("agents")
     @classmethod

@@ -22,7 +22,7 @@ from faust.types import EventT
 from mode.utils.objects import cached_property
 
 from orderstream.domain import contract
-from orderstream.domain.dlq import DeadLetter
+from orderstream.domain.dlq import DeadLetter, replay_count
 from orderstream.settings import AGENT_NAMES, WorkerSettings
 
 log = logging.getLogger("orderstream.streams")
@@ -48,6 +48,14 @@ def faust_id(settings: WorkerSettings) -> str:
 
 def _broker_urls(settings: WorkerSettings) -> list[str]:
     return [f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",") if host.strip()]
+
+
+def _store_url(settings: WorkerSettings) -> str:
+    if settings.store == "memory":
+        return "memory://"
+    from streams.stores import URL_SCHEME  # registers the store with faust
+
+    return f"{URL_SCHEME}://"
 
 
 def _credentials(settings: WorkerSettings) -> Any:
@@ -120,7 +128,7 @@ class Streams:
             faust_id(settings),
             broker=_broker_urls(settings),
             broker_credentials=_credentials(settings),
-            store="rocksdb://" if settings.store == "rocksdb" else "memory://",
+            store=_store_url(settings),
             datadir=str(datadir),
             processing_guarantee=settings.processing_guarantee,
             topic_partitions=settings.topic_partitions,
@@ -210,9 +218,11 @@ class Streams:
         Returns the delivery future: callers await it before recording that the record was handled.
         """
         msg = event.message
-        letter = DeadLetter(stage, error_type, message, msg.topic, msg.partition, msg.offset)
         headers: Any = msg.headers or []
         original = list(headers.items()) if isinstance(headers, dict) else list(headers)
+        letter = DeadLetter(
+            stage, error_type, message, msg.topic, msg.partition, msg.offset, replay_count(original)
+        )
         self.counters.inc(f"{stage}.dlq.{error_type}")
         return await self.dlq.send(key=msg.key, value=msg.value, headers=letter.headers(original))
 

@@ -10,6 +10,7 @@ already delivered. The whole customer ledger is one table value: it can never be
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import orjson
@@ -18,6 +19,7 @@ from orderstream.domain import contract, ledger
 from orderstream.domain.contract import ParseError, parse_event
 from orderstream.domain.ledger import CustomerLedger
 from streams.app import BATCH_MAX, BATCH_WITHIN, Streams
+from streams.metrics import observe_batch
 
 STAGE = "loyalty"
 TABLE = "loyalty-ledger"
@@ -36,6 +38,7 @@ def register(streams: Streams) -> None:
     @app.agent(streams.topic(contract.ORDER_LIFECYCLE), name="loyalty")
     async def loyalty(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
+            started = time.monotonic()
             changed: dict[bytes, CustomerLedger] = {}
             deliveries = []
             for event in batch:
@@ -53,6 +56,7 @@ def register(streams: Streams) -> None:
             await asyncio.gather(*deliveries)
             streams.write_owned(ledgers, {k: orjson.dumps(v.to_dict()) for k, v in changed.items()})
             streams.counters.inc("loyalty.in", len(batch))
+            observe_batch(streams, STAGE, started)
             streams.counters.inc("loyalty.out", len(deliveries))
 
     _ = loyalty

@@ -8,6 +8,7 @@ customer and order remembers the test ones, so their later events are dropped to
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import orjson
@@ -15,6 +16,7 @@ import orjson
 from orderstream.domain import contract
 from orderstream.domain.rules import RouterRuleSet, load_router_rules
 from streams.app import BATCH_MAX, BATCH_WITHIN, Streams, table_key
+from streams.metrics import observe_batch
 
 STAGE = "router"
 
@@ -28,6 +30,7 @@ def register(streams: Streams) -> None:
     @app.agent(streams.topic(contract.ORDER_LIFECYCLE), name="router")
     async def router(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
+            started = time.monotonic()
             deliveries = []
             new_test_orders: set[bytes] = set()
             for event in batch:
@@ -54,5 +57,6 @@ def register(streams: Streams) -> None:
             await asyncio.gather(*deliveries)
             streams.write_owned(test_orders, dict.fromkeys(new_test_orders, b"1"))
             streams.counters.inc("router.in", len(batch))
+            observe_batch(streams, STAGE, started)
 
     _ = router

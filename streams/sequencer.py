@@ -25,6 +25,7 @@ from orderstream.domain import contract, sequencing
 from orderstream.domain.contract import ParseError, parse_event
 from orderstream.domain.sequencing import OrderState, Outcome
 from streams.app import BATCH_MAX, BATCH_WITHIN, Streams, customer_partition, table_key
+from streams.metrics import observe_batch
 
 STAGE = "sequencer"
 TICK_INTERVAL = 1.0
@@ -114,7 +115,7 @@ def register(streams: Streams) -> None:
     @app.agent(streams.topic(*contract.SOURCE_TOPICS, ticks_name), name="sequencer")
     async def sequencer(stream: Any) -> None:
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
-            batch, now = Batch(), time.time()
+            batch, now, started = Batch(), time.time(), time.monotonic()
             if index_stale[0]:
                 rebuild_index(batch, now)
             for event in events:
@@ -136,6 +137,7 @@ def register(streams: Streams) -> None:
                     batch.states[key] = after
                 await batch.forward(outcome, parsed.customer_id.encode(), event)
             await batch.commit()
+            observe_batch(streams, STAGE, started)
 
     @app.timer(TICK_INTERVAL)  # type: ignore[untyped-decorator]
     async def tick() -> None:

@@ -75,6 +75,8 @@ class Worker:
     agents: str = "sequencer,router,loyalty"
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    data_dir: Path | None = None
+    """Table state on disk (RocksDB); a restarted worker that should find its old state passes the same one."""
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -88,7 +90,7 @@ class Worker:
             "ORDERSTREAM_APP_ID": self.app_id,
             "ORDERSTREAM_AGENTS": self.agents,
             "ORDERSTREAM_WEB_PORT": str(self.port),
-            "ORDERSTREAM_DATA_DIR": str(self.log_dir / f"data-{self.port}"),
+            "ORDERSTREAM_DATA_DIR": str(self.data_dir or self.log_dir / f"data-{self.port}"),
             "ORDERSTREAM_LOG_LEVEL": "warning",
             **self.extra_env,
         }
@@ -169,7 +171,9 @@ async def wait_quiet(
             quiet_since = None
         await asyncio.sleep(1)
     detail = {g: await lag_by_partition(settings, g, t) for g, t in groups.items()}
-    behind = {g: {f"{tp.topic}/{tp.partition}": n for tp, n in (d or {}).items() if n} for g, d in detail.items()}
+    behind = {
+        g: {f"{tp.topic}/{tp.partition}": n for tp, n in (d or {}).items() if n} for g, d in detail.items()
+    }
     raise AssertionError(f"pipeline not quiet after {budget_s}s: behind {behind}")
 
 

@@ -121,18 +121,24 @@ def _produce_slowly(settings: ProducerSettings, rate: float) -> None:
 
 
 @pytest.mark.reliability
+@pytest.mark.parametrize("store", ["memory", "rocksdb"])
 def test_kill_9_mid_stream_then_restart_gives_identical_balances(
-    kafka_settings: ProducerSettings, tmp_path: Path, oracle: dict[str, dict[str, object]]
+    kafka_settings: ProducerSettings, tmp_path: Path, oracle: dict[str, dict[str, object]], store: str
 ) -> None:
     asyncio.run(h.reset_topics(kafka_settings))
-    app_id = h.unique_app_id("crash")
-    worker = h.Worker(app_id, kafka_settings.kafka_bootstrap_servers, tmp_path).start()
+    app_id = h.unique_app_id(f"crash-{store}")
+    env, data = {"ORDERSTREAM_STORE": store}, tmp_path / "state"
+    worker = h.Worker(
+        app_id, kafka_settings.kafka_bootstrap_servers, tmp_path, extra_env=env, data_dir=data
+    ).start()
     producer = threading.Thread(target=_produce_slowly, args=(kafka_settings, 2500.0))
     producer.start()
     time.sleep(random.uniform(6, 11))  # the worker is mid-stream: part of the load is in, part is not
     worker.kill()
     producer.join(timeout=120)
-    restarted = h.Worker(app_id, kafka_settings.kafka_bootstrap_servers, tmp_path).start()
+    restarted = h.Worker(
+        app_id, kafka_settings.kafka_bootstrap_servers, tmp_path, extra_env=env, data_dir=data
+    ).start()
     try:
         asyncio.run(h.wait_quiet(kafka_settings, {h.group_of(app_id): PIPELINE_TOPICS}))
         balances = asyncio.run(h.ledgers_from_changelog(kafka_settings, h.group_of(app_id)))
