@@ -108,18 +108,23 @@ def topics_create(
 
 # ------------------------------------------------------------------------------------------ produce
 
+# The workload and chaos knobs, shared by `produce` and `demo`.
+Customers = Annotated[int, typer.Option(help="distinct customers (Zipf-like popularity)")]
+Seed = Annotated[int, typer.Option(help="random seed: same seed, same valid events")]
+DuplicatePct = Annotated[float, typer.Option("--duplicate-pct", help="% of records sent twice")]
+OutOfOrderPct = Annotated[float, typer.Option("--out-of-order-pct", help="% swapped with the next")]
+PoisonPct = Annotated[float, typer.Option("--poison-pct", help="% extra malformed records")]
+
 
 @app.command("produce")
 def produce(
     count: Annotated[int, typer.Option(help="valid events to generate")] = 10_000,
     rate: Annotated[float, typer.Option(help="events per second; 0 = as fast as possible")] = 0.0,
-    customers: Annotated[int, typer.Option(help="distinct customers (Zipf-like popularity)")] = 1000,
-    seed: Annotated[int, typer.Option(help="random seed: same seed, same valid events")] = 7,
-    duplicate_pct: Annotated[float, typer.Option("--duplicate-pct", help="% of records sent twice")] = 0.0,
-    out_of_order_pct: Annotated[
-        float, typer.Option("--out-of-order-pct", help="% swapped with the next")
-    ] = 0.0,
-    poison_pct: Annotated[float, typer.Option("--poison-pct", help="% extra malformed records")] = 0.0,
+    customers: Customers = 1000,
+    seed: Seed = 7,
+    duplicate_pct: DuplicatePct = 0.0,
+    out_of_order_pct: OutOfOrderPct = 0.0,
+    poison_pct: PoisonPct = 0.0,
     test_order_pct: Annotated[float, typer.Option("--test-order-pct", help="% of orders with is_test")] = 2.0,
     file: Annotated[
         Path | None, typer.Option("--file", help="JSONL of {topic,key,value}, sent as is")
@@ -356,13 +361,11 @@ def replay_loyalty(
 def demo(
     duration: Annotated[float, typer.Option(help="seconds of synthetic traffic")] = 60.0,
     rate: Annotated[float, typer.Option(help="valid events per second")] = 50.0,
-    customers: Annotated[int, typer.Option(help="distinct customers")] = 300,
-    seed: Annotated[int, typer.Option(help="random seed of the workload")] = 7,
-    duplicate_pct: Annotated[float, typer.Option("--duplicate-pct", help="% of records sent twice")] = 2.0,
-    out_of_order_pct: Annotated[
-        float, typer.Option("--out-of-order-pct", help="% swapped with the next")
-    ] = 5.0,
-    poison_pct: Annotated[float, typer.Option("--poison-pct", help="% extra malformed records")] = 0.5,
+    customers: Customers = 300,
+    seed: Seed = 7,
+    duplicate_pct: DuplicatePct = 2.0,
+    out_of_order_pct: OutOfOrderPct = 5.0,
+    poison_pct: PoisonPct = 0.5,
     reorder_timeout: Annotated[float, typer.Option(help="sequencer gap timeout (s)")] = 5.0,
     drain_timeout: Annotated[
         float, typer.Option(help="max seconds to wait for the pipeline to drain")
