@@ -61,7 +61,9 @@ def test_worker_metrics_match_processed_counts(bootstrap: str, tmp_path: Path) -
     before = asyncio.run(p.snapshot(settings, list(contract.SOURCE_TOPICS)))
     offsets = {TopicPartition(t, n): o for (t, n), o in before.items()}
     asyncio.run(start_groups_at(settings, f"{app_id}-sequencer", offsets))
-    worker = p.Worker(app_id, bootstrap, tmp_path, agents="sequencer", extra_env={sm.EMF_INTERVAL_ENV: "1"})
+    worker = p.Worker(
+        app_id, bootstrap, tmp_path, agents="sequencer", extra_env={"ORDERSTREAM_EMF_INTERVAL": "1"}
+    )
     worker.start()
     try:
         p.wait_http(f"{worker.url}/health", ready_key="ready")
