@@ -229,8 +229,9 @@ class Streams:
 
 def build(settings: WorkerSettings) -> Streams:
     """The app with the agents ``settings.agents`` names, plus health and metrics pages."""
-    from streams import loyalty, router, sequencer, web
+    from streams import loyalty, patches, router, sequencer, web
 
+    patches.apply()
     streams = Streams(settings)
     if "sequencer" in settings.agent_set:
         sequencer.register(streams)
