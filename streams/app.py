@@ -189,8 +189,12 @@ class Streams:
             await kafka.create_topics(self.settings, [name], configs=configs)
 
     def owned_partitions(self) -> frozenset[int]:
-        """Partition numbers this worker is assigned now (all agent topics are co-partitioned)."""
-        return frozenset(tp.partition for tp in self.app.consumer.assignment())
+        """Partition numbers of the input topics this worker is assigned now (they are co-partitioned).
+
+        Changelog partitions do not count: a worker also reads those it only keeps as a standby.
+        """
+        inputs = (*contract.SOURCE_TOPICS, contract.ORDER_LIFECYCLE)
+        return frozenset(tp.partition for tp in self.app.consumer.assignment() if tp.topic in inputs)
 
     def write_owned(self, table: CustomerPartitionedTable, changes: dict[bytes, bytes]) -> None:
         """Write ``changes`` to ``table``, except keys of partitions taken away by a rebalance meanwhile.

@@ -59,7 +59,7 @@ def register(streams: Streams) -> None:
     def rebuild_index(batch: Batch, now: float) -> None:
         """Index the open gaps of the orders this worker now holds, their clocks restarted at ``now``."""
         open_gaps.clear()
-        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic in contract.SOURCE_TOPICS}
+        owned = streams.owned_partitions()
         for key, raw in list(orders.items()):
             if customer_partition(key, partitions) not in owned:
                 continue  # a standby copy: its owner keeps the clocks
