@@ -144,7 +144,7 @@ def _match_value(node: _Node, value: Any) -> bool:
         return _match_object(node, value)
     if kind is list:
         found = False
-        for element in _objects_in(value):
+        for element in _array_items(value, objects=True):
             found = True
             if _match_object(node, element):
                 return True
@@ -156,15 +156,16 @@ def _match_value(node: _Node, value: Any) -> bool:
 def _match_array(leaf: _Leaf, values: list[Any]) -> bool:
     found = False
     test = leaf.test
-    for value in _scalars_in(values):
+    for value in _array_items(values, objects=False):
         found = True
         if test(value):
             return True
     return leaf.matches_absent and not found
 
 
-def _scalars_in(values: list[Any]) -> Iterator[Any]:
-    """The leaf values of an array, nested arrays flattened (iteratively: no recursion limit)."""
+def _array_items(values: list[Any], objects: bool) -> Iterator[Any]:
+    """The objects (or else the other leaf values) of an array, nested arrays flattened iteratively (no
+    recursion limit)."""
     stack = [iter(values)]
     while stack:
         for value in stack[-1]:
@@ -172,22 +173,7 @@ def _scalars_in(values: list[Any]) -> Iterator[Any]:
             if kind is list:
                 stack.append(iter(value))
                 break
-            if kind is not dict:
-                yield value
-        else:
-            stack.pop()
-
-
-def _objects_in(values: list[Any]) -> Iterator[dict[str, Any]]:
-    """The objects of an array, nested arrays flattened."""
-    stack = [iter(values)]
-    while stack:
-        for value in stack[-1]:
-            kind = type(value)
-            if kind is list:
-                stack.append(iter(value))
-                break
-            if kind is dict:
+            if (kind is dict) is objects:
                 yield value
         else:
             stack.pop()
