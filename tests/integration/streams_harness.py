@@ -28,8 +28,9 @@ from orderstream import kafka
 from orderstream.domain import contract, ledger, sequencing
 from orderstream.domain.contract import ParseError, parse_event
 from orderstream.domain.ledger import CustomerLedger
-from orderstream.settings import KafkaSettings
+from orderstream.settings import KafkaSettings, WorkerSettings
 from orderstream.synth import Record
+from streams.app import faust_id
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -125,8 +126,8 @@ class Worker:
 
 
 def group_of(app_id: str, agents: str = "sequencer,router,loyalty") -> str:
-    names = [a for a in ("sequencer", "router", "loyalty") if a in agents.split(",")]
-    return f"{app_id}-{names[0] if len(names) == 1 else 'worker'}"
+    """The consumer group (faust app id) of a worker running ``agents``, as the worker itself names it."""
+    return faust_id(WorkerSettings(app_id=app_id, agents=agents))
 
 
 async def lag_by_partition(
