@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import urllib.request
 from collections import Counter
@@ -133,15 +132,7 @@ class Bridge:
             "ORDERSTREAM_EVENT_BUS": self.event_bus,
             "ORDERSTREAM_METRICS_PORT": str(self.port),
         }
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with (self.log_dir / f"bridge-{self.port}.log").open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "orderstream.cli", "bridge"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-            )
+        self.proc = h.run_cli("bridge", env, self.log_dir / f"bridge-{self.port}.log")
         return self
 
     def stop(self, timeout: float = 30) -> int:

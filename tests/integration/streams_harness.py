@@ -66,6 +66,19 @@ async def reset_topics(settings: KafkaSettings, names: Iterable[str] = contract.
     await asyncio.sleep(0.5)
 
 
+def run_cli(command: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``orderstream <command>`` as a subprocess with ``env``, its output appended to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "orderstream.cli", command],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+
+
 @dataclass
 class Worker:
     """One ``orderstream worker`` subprocess."""
@@ -95,15 +108,7 @@ class Worker:
             "ORDERSTREAM_LOG_LEVEL": "warning",
             **self.extra_env,
         }
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.log_dir / f"worker-{self.port}.log").open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "orderstream.cli", "worker"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
+        self.proc = run_cli("worker", env, self.log_dir / f"worker-{self.port}.log")
         return self
 
     def kill(self) -> None:
