@@ -205,7 +205,9 @@ class Streams:
         """
         owned = self.owned_partitions()
         for key, value in changes.items():
-            if table.partition_for_key(key) in owned:
+            # Nothing assigned means a rebalance is in progress and the partition may come straight back
+            # without a seek: skipping then would lose the batch, so only a definite move skips.
+            if not owned or table.partition_for_key(key) in owned:
                 table[key] = value
             else:
                 self.counters.inc(f"{table.name}.stale_writes_skipped")
