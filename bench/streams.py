@@ -20,16 +20,23 @@ import uuid
 from pathlib import Path
 
 import orjson
-from _common import bootstrap, write_results
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
-import streams_harness as h
+# Run as a script, this file's directory comes first on sys.path and its name would hide the ``streams``
+# package: import that package (through the test harness) before the directory goes back on the path.
+BENCH = Path(__file__).resolve().parent
+sys.path[:] = [str(BENCH.parent / "tests" / "integration")] + [
+    p for p in sys.path if Path(p or ".").resolve() != BENCH
+]
+import streams_harness as h  # noqa: E402
 
-from orderstream import kafka
-from orderstream.domain import contract
-from orderstream.producer import produce
-from orderstream.settings import ProducerSettings
-from orderstream.synth import Workload, generate
+from orderstream import kafka  # noqa: E402
+from orderstream.domain import contract  # noqa: E402
+from orderstream.producer import produce  # noqa: E402
+from orderstream.settings import ProducerSettings  # noqa: E402
+from orderstream.synth import Workload, generate  # noqa: E402
+
+sys.path.append(str(BENCH))
+from _common import bootstrap, write_results  # noqa: E402
 
 
 async def drain_rate(settings: ProducerSettings, group: str, total: int, budget_s: float) -> float:
