@@ -13,7 +13,7 @@ event id and the kind, so re-processing from the same state re-emits byte-identi
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 from orderstream.domain.contract import (
@@ -81,21 +81,48 @@ class OrderEntry:
             return 0
         return (self.captured_cents or 0) - self.refunded_cents
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "last_sequence": self.last_sequence,
+            "is_test": self.is_test,
+            "created_seen": self.created_seen,
+            "captured_cents": self.captured_cents,
+            "refunded_cents": self.refunded_cents,
+            "cancelled": self.cancelled,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class CustomerLedger:
-    """One customer's per-order ledger. Treat as immutable: :func:`apply` returns a new one."""
+    """One customer's per-order ledger. Treat as immutable: :func:`apply` returns a new one.
+
+    The totals are sums over ``orders``, computed once when a ledger is built and then carried along by
+    :func:`apply`, which moves them by the one order that changed (a heavy customer has thousands of orders).
+    They take no part in equality and are never stored: ``from_dict`` recomputes them from the facts.
+    """
 
     customer_id: str
     orders: dict[str, OrderEntry] = field(default_factory=dict)
+    _totals: tuple[int, int] | None = field(default=None, repr=False, compare=False)
+    """``(points, lifetime_spend_cents)`` over ``orders``; ``None`` means "compute them now"."""
+
+    def __post_init__(self) -> None:
+        if self._totals is None:
+            totals = (
+                sum(entry.points for entry in self.orders.values()),
+                sum(entry.spend_cents for entry in self.orders.values()),
+            )
+            object.__setattr__(self, "_totals", totals)
 
     @property
     def points(self) -> int:
-        return sum(entry.points for entry in self.orders.values())
+        assert self._totals is not None  # set by __post_init__
+        return self._totals[0]
 
     @property
     def lifetime_spend_cents(self) -> int:
-        return sum(entry.spend_cents for entry in self.orders.values())
+        assert self._totals is not None  # set by __post_init__
+        return self._totals[1]
 
     @property
     def tier(self) -> Tier:
@@ -116,7 +143,7 @@ class CustomerLedger:
         return {
             "format": STATE_FORMAT,
             "customer_id": self.customer_id,
-            "orders": {order_id: asdict(entry) for order_id, entry in sorted(self.orders.items())},
+            "orders": {order_id: entry.to_dict() for order_id, entry in sorted(self.orders.items())},
         }
 
     @classmethod
@@ -141,9 +168,13 @@ def apply(ledger: CustomerLedger, event: Event) -> tuple[CustomerLedger, list[Lo
     if event.sequence <= entry.last_sequence:
         return ledger, []
     updated_entry = _apply_to_order(entry, event)
-    updated = replace(ledger, orders={**ledger.orders, event.order_id: updated_entry})
-    # Totals are sums over orders: if this order's share did not move, neither did they (skip the sums).
-    unmoved = (updated_entry.points, updated_entry.spend_cents) == (entry.points, entry.spend_cents)
+    points = ledger.points + updated_entry.points - entry.points
+    spend = ledger.lifetime_spend_cents + updated_entry.spend_cents - entry.spend_cents
+    updated = CustomerLedger(
+        ledger.customer_id, {**ledger.orders, event.order_id: updated_entry}, _totals=(points, spend)
+    )
+    # Totals are sums over orders: if this order's share did not move, neither did they.
+    unmoved = (points, spend) == (ledger.points, ledger.lifetime_spend_cents)
     return updated, [] if unmoved else _changes(ledger, updated, event)
 
 
