@@ -1,4 +1,5 @@
-"""Fixes to faust-streaming 0.15's offset bookkeeping that the worker depends on, applied at import.
+"""Changes to faust-streaming 0.15 that the worker depends on, applied by :func:`apply` when the app is built:
+fixes to its offset bookkeeping, and a cheaper hand-over of fetched records to the streams (:func:`_wait_first`).
 
 faust commits a partition up to the end of the first run of consecutive acknowledged offsets, and it removes
 that run from its list of acknowledged offsets *before* the commit is attempted. Two things then stop a
@@ -20,12 +21,15 @@ eviction hit (1) in about one run in three.
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from typing import Any
 
 from faust.exceptions import ProducerSendError
 from faust.transport.consumer import Consumer
+from mode.services import WaitResults
 
 log = logging.getLogger("orderstream.streams")
 _repairs: set[asyncio.Future[None]] = set()
@@ -101,6 +105,54 @@ async def _commit_tps(self: Any, tps: Iterable[Any], start_new_transaction: bool
     return did_commit
 
 
+_original_wait_first = Consumer.wait_first
+
+
+async def _wait_first(self: Any, *coros: Any, timeout: Any = None) -> Any:  # noqa: ASYNC109 (faust's signature)
+    """faust hands each fetched record to its streams with ``wait_first(deliver(record), suspend_flow.wait())``:
+    four tasks and an ``asyncio.wait`` per record, about 30 % of a no-op worker's CPU. Delivery only blocks
+    when a stream's buffer is full or flow is suspended, so while flow runs the delivery is started inline:
+    if it finishes without blocking (the common case) that is the result the race would have produced; if
+    it blocks, the race goes on exactly as before, with the delivery resumed where it stopped.
+    """
+    if len(coros) != 2 or timeout is not None or not inspect.iscoroutine(coros[0]):
+        return await _original_wait_first(self, *coros, timeout=timeout)
+    deliver, suspended = coros
+    if self.suspend_flow.is_set() or self.should_stop:
+        return await _original_wait_first(self, deliver, suspended)
+    try:
+        blocked_on = deliver.send(None)
+    except StopIteration as done:
+        suspended.close()
+        return WaitResults([deliver], [done.value], False)
+    except BaseException:
+        suspended.close()
+        raise
+    return await _original_wait_first(self, _Resumed(deliver, blocked_on), suspended)
+
+
+class _Resumed:
+    """An awaitable that continues a coroutine which was started by hand and is waiting on ``blocked_on``."""
+
+    def __init__(self, coro: Any, blocked_on: Any) -> None:
+        self._coro, self._blocked_on = coro, blocked_on
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        coro, waiting = self._coro, self._blocked_on
+        while True:
+            try:
+                yield waiting  # the task running us waits on what the coroutine waits on
+            except BaseException as exc:  # e.g. the cancellation of the losing side of the race
+                step = functools.partial(coro.throw, exc)
+            else:
+                step = functools.partial(coro.send, None)
+            try:
+                waiting = step()
+            except StopIteration as done:
+                return done.value
+
+
 def apply() -> None:
     Consumer._new_offset = _new_offset  # type: ignore[method-assign]
     Consumer._commit_tps = _commit_tps  # type: ignore[method-assign]
+    Consumer.wait_first = _wait_first  # type: ignore[method-assign]
