@@ -163,7 +163,7 @@ def worker() -> None:
     from streams.worker import Worker
 
     streams = build(load(WorkerSettings))
-    asyncio.run(streams.create_internal_topics())
+    asyncio.run(streams.create_topics())
     settings = streams.settings
     Worker(streams.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
 

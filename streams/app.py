@@ -10,22 +10,24 @@ service does) and ``<ORDERSTREAM_APP_ID>-worker`` when it runs several.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import faust
 from aiokafka.partitioner import murmur2
 from faust.types import EventT
-from mode.utils.objects import cached_property
 
 from orderstream.domain import contract
 from orderstream.domain.dlq import DeadLetter, replay_count
 from orderstream.settings import AGENT_NAMES, WorkerSettings
 
 log = logging.getLogger("orderstream.streams")
+V = TypeVar("V")
 
 BATCH_MAX = 1000
 """Events per batch an agent takes: state is decoded and written once per key per batch."""
@@ -104,6 +106,41 @@ class CustomerPartitionedTable(faust.Table):  # type: ignore[type-arg]
         return customer_partition(key, self.partitions or self.app.conf.topic_partitions)
 
 
+class DecodedValues(Generic[V]):
+    """A table's values decoded, kept while the stored bytes stay the same.
+
+    Decoding a value (JSON, then the domain object) costs more than the rest of handling most events, and
+    the same customers and orders come back batch after batch. A cached value is used only while the table
+    still holds exactly the bytes it was decoded from, so recovery, a rebalance or a skipped write can
+    never serve a stale one. Domain values are immutable, so handing out the same object is safe.
+    """
+
+    def __init__(self, table: CustomerPartitionedTable, decode: Callable[[bytes], V], limit: int) -> None:
+        self._table, self._decode, self._limit = table, decode, limit
+        self._entries: dict[bytes, tuple[bytes, V]] = {}
+
+    def get(self, key: bytes) -> V | None:
+        raw = self._table.get(key)
+        if raw is None:
+            return None
+        entry = self._entries.pop(key, None)
+        value = entry[1] if entry is not None and entry[0] == raw else self._decode(raw)
+        self._remember(key, raw, value)
+        return value
+
+    def remember(self, changes: dict[bytes, bytes], values: dict[bytes, V]) -> None:
+        """Note values just written as ``changes`` (their encoded form)."""
+        for key, raw in changes.items():
+            self._entries.pop(key, None)
+            self._remember(key, raw, values[key])
+
+    def _remember(self, key: bytes, raw: bytes, value: V) -> None:
+        self._entries[key] = (raw, value)
+        if len(self._entries) > self._limit:  # drop the least recently used quarter
+            for stale in list(itertools.islice(self._entries, self._limit // 4)):
+                del self._entries[stale]
+
+
 @dataclass
 class Counters:
     """Per-stage counts this process has seen; served on /health and /metrics."""
@@ -121,7 +158,7 @@ class Streams:
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
         self.counters = Counters()
-        self.internal_topics: dict[str, dict[str, str]] = {}
+        self.topics_to_create: dict[str, dict[str, str]] = {}
         datadir = (settings.data_dir / faust_id(settings)).resolve()
         datadir.mkdir(parents=True, exist_ok=True)
         self.app = faust.App(
@@ -178,14 +215,15 @@ class Streams:
             beacon=self.app.tables.beacon,
         )
         self.app.tables.add(table)
-        self.internal_topics[table.changelog_topic.get_topic_name()] = {"cleanup.policy": "compact"}
+        self.topics_to_create[table.changelog_topic.get_topic_name()] = {"cleanup.policy": "compact"}
         return table
 
-    async def create_internal_topics(self) -> None:
-        """Create changelog and tick topics up front (faust's own creation races its metadata on start)."""
+    async def create_topics(self) -> None:
+        """Create the topics this process writes to and faust would not declare in time: changelogs and ticks
+        (faust's own creation races its metadata on start), and the router's target topics (missing ones)."""
         from orderstream import kafka
 
-        for name, configs in self.internal_topics.items():
+        for name, configs in self.topics_to_create.items():
             await kafka.create_topics(self.settings, [name], configs=configs)
 
     def owned_partitions(self) -> frozenset[int]:
@@ -196,25 +234,53 @@ class Streams:
         inputs = (*contract.SOURCE_TOPICS, contract.ORDER_LIFECYCLE)
         return frozenset(tp.partition for tp in self.app.consumer.assignment() if tp.topic in inputs)
 
-    def write_owned(self, table: CustomerPartitionedTable, changes: dict[bytes, bytes]) -> None:
-        """Write ``changes`` to ``table``, except keys of partitions taken away by a rebalance meanwhile.
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        partition: int | None = None,
+        headers: Any = None,
+    ) -> Awaitable[Any]:
+        """Hand one record to the producer; returns its delivery future.
 
-        A batch in flight when its partitions move would otherwise write state *after* the new owner
-        recovered, and a stale value could land last in the changelog. The new owner re-processes those
-        records from the last commit and writes the same state itself.
+        The producer is the one faust's ``Topic.send`` uses (the transaction manager under exactly_once);
+        going to it directly skips faust's per-message bookkeeping, which cost more than the send itself.
+        """
+        producer = await self.app.maybe_start_producer()
+        delivery: Awaitable[Any] = await producer.send(topic, key, value, partition, None, headers)
+        return delivery
+
+    async def write_owned(self, table: CustomerPartitionedTable, changes: dict[bytes, bytes]) -> None:
+        """Write ``changes`` to ``table`` and its changelog; return once the changelog has them all.
+
+        Called after a batch's output was acknowledged. The changelog records are sent directly and awaited,
+        rather than through ``table[key] = value``: that queues them in faust's producer buffer, which sends
+        one record at a time, stalls the consumer once 100 are waiting, and whose flush before a commit
+        gives up after 0.1 s. Awaiting them here keeps offsets behind the state they depend on (the batch's
+        records are acknowledged only after this returns).
+
+        Keys of partitions taken away by a rebalance meanwhile are skipped: a batch in flight when its
+        partitions move would otherwise write state *after* the new owner recovered, and a stale value
+        could land last in the changelog. The new owner re-processes those records from the last commit.
         """
         owned = self.owned_partitions()
+        changelog = table.changelog_topic.get_topic_name()
+        deliveries = []
         for key, value in changes.items():
+            partition = table.partition_for_key(key)
             # Nothing assigned means a rebalance is in progress and the partition may come straight back
             # without a seek: skipping then would lose the batch, so only a definite move skips.
-            if not owned or table.partition_for_key(key) in owned:
-                table[key] = value
-            else:
+            if owned and partition not in owned:
                 self.counters.inc(f"{table.name}.stale_writes_skipped")
-
-    @cached_property
-    def dlq(self) -> faust.TopicT:
-        return self.topic(contract.DLQ)
+                continue
+            table.data[key] = value
+            delivery = await self.send(changelog, key, value, partition=partition)
+            # faust's hook: a RocksDB store records the changelog offset its files are current to.
+            delivery.add_done_callback(table._on_changelog_sent)  # type: ignore[attr-defined]
+            deliveries.append(delivery)
+        await asyncio.gather(*deliveries)
 
     async def dead_letter(
         self, event: EventT[Any], stage: str, error_type: str, message: str
@@ -230,7 +296,7 @@ class Streams:
             stage, error_type, message, msg.topic, msg.partition, msg.offset, replay_count(original)
         )
         self.counters.inc(f"{stage}.dlq.{error_type}")
-        return await self.dlq.send(key=msg.key, value=msg.value, headers=letter.headers(original))
+        return await self.send(contract.DLQ, msg.key, msg.value, headers=letter.headers(original))
 
 
 def build(settings: WorkerSettings) -> Streams:

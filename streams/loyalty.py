@@ -18,22 +18,28 @@ import orjson
 from orderstream.domain import contract, ledger
 from orderstream.domain.contract import ParseError, parse_event
 from orderstream.domain.ledger import CustomerLedger
-from streams.app import BATCH_MAX, BATCH_WITHIN, Streams
+from streams.app import BATCH_MAX, BATCH_WITHIN, DecodedValues, Streams
 from streams.metrics import observe_batch
 
 STAGE = "loyalty"
 TABLE = "loyalty-ledger"
+CACHED_LEDGERS = 100_000
+"""Decoded ledgers kept in memory between batches (see :class:`streams.app.DecodedValues`)."""
 
 
 def load_ledger(raw: bytes | None, customer_id: str) -> CustomerLedger:
-    return CustomerLedger.from_dict(orjson.loads(raw)) if raw is not None else CustomerLedger(customer_id)
+    return decode_ledger(raw) if raw is not None else CustomerLedger(customer_id)
+
+
+def decode_ledger(raw: bytes) -> CustomerLedger:
+    return CustomerLedger.from_dict(orjson.loads(raw))
 
 
 def register(streams: Streams) -> None:
     app = streams.app
-    out = streams.topic(contract.LOYALTY_EVENTS)
     ledgers = streams.table(TABLE)
     streams.ledgers = ledgers  # type: ignore[attr-defined]  # the web view reads it
+    decoded = DecodedValues(ledgers, decode_ledger, limit=CACHED_LEDGERS)
 
     @app.agent(streams.topic(contract.ORDER_LIFECYCLE), name="loyalty")
     async def loyalty(stream: Any) -> None:
@@ -47,14 +53,18 @@ def register(streams: Streams) -> None:
                     deliveries.append(await streams.dead_letter(event, STAGE, parsed.kind, parsed.message))
                     continue
                 key = parsed.customer_id.encode()
-                before = changed.get(key) or load_ledger(ledgers.get(key), parsed.customer_id)
+                before = changed.get(key) or decoded.get(key) or CustomerLedger(parsed.customer_id)
                 after, derived = ledger.apply(before, parsed)
-                if after != before:
+                if after is not before:
                     changed[key] = after
                 for loyalty_event in derived:
-                    deliveries.append(await out.send(key=key, value=loyalty_event.to_bytes()))
+                    deliveries.append(
+                        await streams.send(contract.LOYALTY_EVENTS, key, loyalty_event.to_bytes())
+                    )
             await asyncio.gather(*deliveries)
-            streams.write_owned(ledgers, {k: orjson.dumps(v.to_dict()) for k, v in changed.items()})
+            encoded = {key: orjson.dumps(ledger.to_dict()) for key, ledger in changed.items()}
+            await streams.write_owned(ledgers, encoded)
+            decoded.remember(encoded, changed)
             streams.counters.inc("loyalty.in", len(batch))
             observe_batch(streams, STAGE, started)
             streams.counters.inc("loyalty.out", len(deliveries))

@@ -24,8 +24,9 @@ STAGE = "router"
 def register(streams: Streams) -> None:
     app, settings = streams.app, streams.settings
     rules = RouterRuleSet(load_router_rules(settings.router_rules))
-    targets = {name: streams.topic(name) for name in rules.target_topics}
     test_orders = streams.table("router-test-orders")
+    for name in rules.target_topics:
+        streams.topics_to_create.setdefault(name, {})
 
     @app.agent(streams.topic(contract.ORDER_LIFECYCLE), name="router")
     async def router(stream: Any) -> None:
@@ -50,12 +51,10 @@ def register(streams: Streams) -> None:
                     streams.counters.inc("router.test_dropped")
                     continue
                 for name in rules.route(doc):
-                    deliveries.append(
-                        await targets[name].send(key=msg.key, value=msg.value, headers=msg.headers)
-                    )
+                    deliveries.append(await streams.send(name, msg.key, msg.value, headers=msg.headers))
                     streams.counters.inc(f"router.out.{name}")
             await asyncio.gather(*deliveries)
-            streams.write_owned(test_orders, dict.fromkeys(new_test_orders, b"1"))
+            await streams.write_owned(test_orders, dict.fromkeys(new_test_orders, b"1"))
             streams.counters.inc("router.in", len(batch))
             observe_batch(streams, STAGE, started)
 

@@ -24,11 +24,17 @@ import orjson
 from orderstream.domain import contract, sequencing
 from orderstream.domain.contract import ParseError, parse_event
 from orderstream.domain.sequencing import OrderState, Outcome
-from streams.app import BATCH_MAX, BATCH_WITHIN, Streams, customer_partition, table_key
+from streams.app import BATCH_MAX, BATCH_WITHIN, DecodedValues, Streams, customer_partition, table_key
 from streams.metrics import observe_batch
 
 STAGE = "sequencer"
 TICK_INTERVAL = 1.0
+CACHED_ORDERS = 200_000
+"""Decoded order states kept in memory between batches (see :class:`streams.app.DecodedValues`)."""
+
+
+def decode_state(raw: bytes) -> OrderState:
+    return OrderState.from_dict(orjson.loads(raw))
 
 
 def lifecycle_bytes(released: sequencing.Released) -> bytes:
@@ -48,9 +54,9 @@ def register(streams: Streams) -> None:
     timeout, partitions = settings.reorder_timeout, settings.topic_partitions
     ticks_name = tick_topic(app.conf.id)
     ticks = streams.topic(ticks_name)
-    streams.internal_topics[ticks_name] = {"retention.ms": "600000"}
-    lifecycle = streams.topic(contract.ORDER_LIFECYCLE)
+    streams.topics_to_create[ticks_name] = {"retention.ms": "600000"}
     orders = streams.table("sequencer-orders")
+    decoded = DecodedValues(orders, decode_state, limit=CACHED_ORDERS)
     # partition -> key -> deadline of the orders with an open gap: an index of what the table holds,
     # rebuilt from it after a restart or rebalance.
     open_gaps: dict[int, dict[bytes, float]] = defaultdict(dict)
@@ -63,7 +69,7 @@ def register(streams: Streams) -> None:
         for key, raw in list(orders.items()):
             if customer_partition(key, partitions) not in owned:
                 continue  # a standby copy: its owner keeps the clocks
-            state = OrderState.from_dict(orjson.loads(raw))
+            state = decode_state(raw)
             if state.held:
                 batch.states[key] = sequencing.restart_clocks(state, now)
         index_stale[0] = False
@@ -78,13 +84,12 @@ def register(streams: Streams) -> None:
         def state(self, key: bytes) -> OrderState:
             if key in self.states:
                 return self.states[key]
-            raw = orders.get(key)
-            return OrderState.from_dict(orjson.loads(raw)) if raw is not None else OrderState()
+            return decoded.get(key) or OrderState()
 
         async def forward(self, outcome: Outcome, customer_key: bytes, event: Any = None) -> None:
             for released in outcome.released:
                 self.deliveries.append(
-                    await lifecycle.send(key=customer_key, value=lifecycle_bytes(released))
+                    await streams.send(contract.ORDER_LIFECYCLE, customer_key, lifecycle_bytes(released))
                 )
             for rejected in outcome.rejected if event is not None else ():
                 self.deliveries.append(
@@ -96,7 +101,9 @@ def register(streams: Streams) -> None:
 
         async def commit(self) -> None:
             await asyncio.gather(*self.deliveries)
-            streams.write_owned(orders, {k: orjson.dumps(v.to_dict()) for k, v in self.states.items()})
+            encoded = {key: orjson.dumps(state.to_dict()) for key, state in self.states.items()}
+            await streams.write_owned(orders, encoded)
+            decoded.remember(encoded, self.states)
             for key, state in self.states.items():
                 due = sequencing.deadline(state, timeout)
                 gaps = open_gaps[customer_partition(key, partitions)]
