@@ -144,13 +144,41 @@ def test_kill_9_mid_stream_then_restart_gives_identical_balances(
         balances = asyncio.run(h.ledgers_from_changelog(kafka_settings, h.group_of(app_id)))
         loyalty_events = asyncio.run(h.read_topic(kafka_settings, contract.LOYALTY_EVENTS))
     finally:
-        restarted.stop()
+        stopped = restarted.stop()
     assert balances == oracle, h.balance_diff(balances, oracle)
+    assert stopped == 0, "the restarted worker should stop cleanly on SIGTERM"
     by_id: dict[str, set[bytes]] = defaultdict(set)
     for record in loyalty_events:
         by_id[orjson.loads(record.value)["event_id"]].add(record.value)
     assert by_id, "loyalty events were emitted"
     assert all(len(values) == 1 for values in by_id.values()), "two different loyalty events share an id"
+
+
+@pytest.mark.reliability
+def test_exactly_once_gives_the_same_balances_and_commits_each_loyalty_event_once(
+    kafka_settings: ProducerSettings, tmp_path: Path, oracle: dict[str, dict[str, object]]
+) -> None:
+    asyncio.run(h.reset_topics(kafka_settings))
+    assert asyncio.run(produce(kafka_settings, generate(WORKLOAD, CHAOS))).failed == 0
+    app_id = h.unique_app_id("eos")
+    env = {"ORDERSTREAM_PROCESSING_GUARANTEE": "exactly_once"}
+    worker = h.Worker(app_id, kafka_settings.kafka_bootstrap_servers, tmp_path, extra_env=env).start()
+    try:
+        written = frozenset({contract.ORDER_LIFECYCLE})
+        quiet = h.wait_quiet(kafka_settings, {h.group_of(app_id): PIPELINE_TOPICS}, transactional=written)
+        asyncio.run(quiet)
+        balances = asyncio.run(h.ledgers_from_changelog(kafka_settings, h.group_of(app_id)))
+    finally:
+        stopped = worker.stop()
+    assert stopped == 0, "worker should stop cleanly on SIGTERM"
+    loyalty_events = asyncio.run(
+        h.read_topic(kafka_settings, contract.LOYALTY_EVENTS, isolation_level="read_committed")
+    )
+    assert balances == oracle, h.balance_diff(balances, oracle)
+    ids = [orjson.loads(record.value)["event_id"] for record in loyalty_events]
+    assert ids, "loyalty events were committed"
+    # No crash and transactions: every derived event is committed exactly once.
+    assert len(ids) == len(set(ids)), f"{len(ids) - len(set(ids))} loyalty events committed twice"
 
 
 @pytest.mark.reliability
