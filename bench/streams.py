@@ -1,5 +1,6 @@
 """Benchmark: events/s through the sequencer + loyalty agents on one worker, against a bare aiokafka
-consume → json → produce loop on the same broker, in the same run.
+consume → json → produce loop on the same broker, in the same run, and against a no-op faust agent
+(``bench/faust_noop.py``: faust's own per-record cost, the ceiling for any faust agent here).
 
     .venv/bin/python bench/streams.py [--events 100000]
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
 import sys
 import tempfile
 import time
@@ -86,6 +88,19 @@ async def bare_loop(settings: ProducerSettings, total: int) -> float:
         await producer.stop()
 
 
+def faust_noop_rate(bootstrap: str, total: int) -> float:
+    """Events/s of a no-op faust agent over the same topics (``bench/faust_noop.py``, its own process)."""
+    script = BENCH / "faust_noop.py"
+    out = subprocess.run(
+        [sys.executable, str(script), bootstrap, str(total)], capture_output=True, text=True, timeout=300
+    )
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise SystemExit(f"the no-op faust agent printed no rate: {out.stderr[-2000:]}")
+    rate: float = orjson.loads(lines[-1])["events_per_s"]
+    return rate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -100,6 +115,8 @@ def main() -> None:
 
     bare = asyncio.run(bare_loop(settings, report.sent))
     print(f"bare aiokafka consume -> json -> produce: {bare:,.0f} events/s")
+    noop = faust_noop_rate(settings.kafka_bootstrap_servers, report.sent)
+    print(f"no-op faust agent (take_events, one pass, nothing produced): {noop:,.0f} events/s")
 
     app_id = h.unique_app_id("bench")
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,6 +139,7 @@ def main() -> None:
             "customers": args.customers,
             "worker_events_per_s": rate,
             "bare_events_per_s": bare,
+            "faust_noop_events_per_s": noop,
             "ratio": ratio,
             "target_ratio": 0.5,
         },
