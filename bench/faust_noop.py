@@ -14,13 +14,16 @@ import os
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import faust
 
-from streams import patches
-from streams.app import BATCH_MAX, BATCH_WITHIN
-from streams.worker import Worker
+# bench/streams.py sits next to this file and would hide the ``streams`` package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+from streams import patches  # noqa: E402
+from streams.app import BATCH_MAX, BATCH_WITHIN  # noqa: E402
+from streams.worker import Worker  # noqa: E402
 
 
 def main(bootstrap: str, events: int) -> None:
@@ -33,6 +36,7 @@ def main(bootstrap: str, events: int) -> None:
         consumer_auto_offset_reset="earliest",
         stream_buffer_maxsize=4096,
         broker_max_poll_records=1000,
+        worker_redirect_stdouts=False,
         loghandlers=[],
     )
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
