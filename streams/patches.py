@@ -1,5 +1,6 @@
 """Changes to faust-streaming 0.15 that the worker depends on, applied by :func:`apply` when the app is built:
-fixes to its offset bookkeeping, and a cheaper hand-over of fetched records to the streams (:func:`_wait_first`).
+fixes to its offset bookkeeping and to its exactly_once shutdown (:func:`_commit_transactions`), and a
+cheaper hand-over of fetched records to the streams (:func:`_wait_first`).
 
 faust commits a partition up to the end of the first run of consecutive acknowledged offsets, and it removes
 that run from its list of acknowledged offsets *before* the commit is attempted. Two things then stop a
@@ -29,6 +30,7 @@ from typing import Any
 
 from faust.exceptions import ProducerSendError
 from faust.transport.consumer import Consumer
+from faust.transport.drivers.aiokafka import Producer as TransactionalProducer
 from mode.services import WaitResults
 
 log = logging.getLogger("orderstream.streams")
@@ -152,7 +154,33 @@ class _Resumed:
                 return done.value
 
 
+_original_commit_transactions = TransactionalProducer.commit_transactions
+
+
+async def _commit_transactions(
+    self: Any, tid_to_offset_map: Any, group_id: str, start_new_transaction: bool = True
+) -> None:
+    """faust's last commit on shutdown (``start_new_transaction=False``) sends each partition's offsets to
+    its open transaction. A producer that has none there makes aiokafka refuse ("Not in the middle of a
+    transaction"); faust then fails to stop and waits for the watchdog. Such offsets are left uncommitted
+    instead, exactly as a crash would leave them: the next owner processes those records again.
+    """
+    if not start_new_transaction:
+        ready = {}
+        for tid, offsets in tid_to_offset_map.items():
+            producer = self._transaction_producers.get(tid)
+            if producer is not None and not producer._txn_manager.is_in_transaction():
+                log.warning("%s has no open transaction; offsets %s left for the next owner", tid, offsets)
+                continue
+            ready[tid] = offsets
+        tid_to_offset_map = ready
+    await _original_commit_transactions(
+        self, tid_to_offset_map, group_id, start_new_transaction=start_new_transaction
+    )
+
+
 def apply() -> None:
     Consumer._new_offset = _new_offset  # type: ignore[method-assign]
     Consumer._commit_tps = _commit_tps  # type: ignore[method-assign]
     Consumer.wait_first = _wait_first  # type: ignore[method-assign]
+    TransactionalProducer.commit_transactions = _commit_transactions  # type: ignore[method-assign]

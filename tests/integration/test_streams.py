@@ -169,9 +169,7 @@ def test_exactly_once_gives_the_same_balances_and_commits_each_loyalty_event_onc
         asyncio.run(quiet)
         balances = asyncio.run(h.ledgers_from_changelog(kafka_settings, h.group_of(app_id)))
     finally:
-        # Not asserted: faust's exactly_once shutdown can fail to commit ("Not in the middle of a
-        # transaction") and then waits for the watchdog; the open transaction is aborted, nothing is lost.
-        worker.stop()
+        stopped = worker.stop()
     loyalty_events = asyncio.run(
         h.read_topic(kafka_settings, contract.LOYALTY_EVENTS, isolation_level="read_committed")
     )
@@ -180,6 +178,7 @@ def test_exactly_once_gives_the_same_balances_and_commits_each_loyalty_event_onc
     assert ids, "loyalty events were committed"
     # No crash and transactions: every derived event is committed exactly once.
     assert len(ids) == len(set(ids)), f"{len(ids) - len(set(ids))} loyalty events committed twice"
+    assert stopped == 0, "worker should stop cleanly on SIGTERM (see streams.patches._commit_transactions)"
 
 
 @pytest.mark.reliability

@@ -1,9 +1,13 @@
-"""The inline record hand-over of :mod:`streams.patches` against a real ``mode`` service: same results as
-faust's race of delivery against a flow suspension, whether the delivery blocks or not."""
+"""The faust changes of :mod:`streams.patches`: the inline record hand-over against a real ``mode`` service
+(same results as faust's race of delivery against a flow suspension, whether the delivery blocks or not),
+and the exactly_once shutdown commit against fake transactional producers."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
+from types import SimpleNamespace
+from typing import Any
 
 from mode import Service
 
@@ -111,3 +115,46 @@ def test_a_delivery_that_fails_at_once_raises_its_error() -> None:
         assert suspended.cr_frame is None
 
     asyncio.run(scenario())
+
+
+class FakeTransactionalProducer:
+    """An aiokafka transactional producer as faust's commit path uses it: records what it was asked."""
+
+    def __init__(self, in_transaction: bool) -> None:
+        self.in_transaction = in_transaction
+        self._txn_manager = self
+        self.calls: list[object] = []
+
+    def is_in_transaction(self) -> bool:
+        return self.in_transaction
+
+    async def send_offsets_to_transaction(self, offsets: dict[str, int], group_id: str) -> None:
+        assert self.in_transaction, "aiokafka: Not in the middle of a transaction"
+        self.calls.append(("offsets", offsets, group_id))
+
+    async def commit_transaction(self) -> None:
+        self.calls.append("commit")
+        self.in_transaction = False
+
+    async def begin_transaction(self) -> None:
+        self.calls.append("begin")
+        self.in_transaction = True
+
+
+def _producers(**in_transaction: bool) -> Any:
+    producers = {tid: FakeTransactionalProducer(flag) for tid, flag in in_transaction.items()}
+    return SimpleNamespace(_transaction_producers=producers, _trn_locks=defaultdict(asyncio.Lock))
+
+
+def test_the_shutdown_commit_leaves_offsets_of_a_producer_without_a_transaction_uncommitted() -> None:
+    holder = _producers(open=True, ended=False)
+    offsets = {"open": {"tp-0": 5}, "ended": {"tp-1": 7}}
+    asyncio.run(patches._commit_transactions(holder, offsets, "g", start_new_transaction=False))
+    assert holder._transaction_producers["open"].calls == [("offsets", {"tp-0": 5}, "g"), "commit"]
+    assert holder._transaction_producers["ended"].calls == []
+
+
+def test_a_running_commit_still_commits_and_begins_the_next_transaction() -> None:
+    holder = _producers(a=True)
+    asyncio.run(patches._commit_transactions(holder, {"a": {"tp-0": 3}}, "g"))
+    assert holder._transaction_producers["a"].calls == [("offsets", {"tp-0": 3}, "g"), "commit", "begin"]
