@@ -265,11 +265,12 @@ class Streams:
         partitions move would otherwise write state *after* the new owner recovered, and a stale value
         could land last in the changelog. The new owner re-processes those records from the last commit.
         """
-        owned = self.owned_partitions()
         changelog = table.changelog_topic.get_topic_name()
         deliveries = []
         for key, value in changes.items():
             partition = table.partition_for_key(key)
+            # Asked per key: handing a record to the producer can wait, and a rebalance can finish meanwhile.
+            owned = self.owned_partitions()
             # Nothing assigned means a rebalance is in progress and the partition may come straight back
             # without a seek: skipping then would lose the batch, so only a definite move skips.
             if owned and partition not in owned:
