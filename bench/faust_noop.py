@@ -1,10 +1,10 @@
 """The faust ceiling on this box: a no-op agent reading the three source topics with ``take_events``.
 
-    .venv/bin/python bench/faust_noop.py BOOTSTRAP EVENTS
+    .venv/bin/python bench/faust_noop.py BOOTSTRAP EVENTS WEB_PORT
 
 Run by ``bench/streams.py`` in its own process (a faust worker owns its event loop and signals). It counts
 records from the first batch on, prints ``{"events_per_s": …}`` once it has seen ``EVENTS`` of them, and exits.
-Same app settings as the worker where they matter (buffer sizes, poll size, batch size and wait).
+The app is the worker's own (:class:`streams.app.Streams`, with the faust patches), only with no agent of ours.
 """
 
 from __future__ import annotations
@@ -12,40 +12,34 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import faust
-
 # bench/streams.py sits next to this file and would hide the ``streams`` package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+from orderstream.domain import contract  # noqa: E402
+from orderstream.settings import WorkerSettings  # noqa: E402
 from streams import patches  # noqa: E402
-from streams.app import BATCH_MAX, BATCH_WITHIN  # noqa: E402
+from streams.app import BATCH_MAX, BATCH_WITHIN, Streams  # noqa: E402
 from streams.worker import Worker  # noqa: E402
 
 
-def main(bootstrap: str, events: int) -> None:
-    patches.apply()  # the worker runs with these, so the ceiling does too
-    app = faust.App(
-        f"bench-noop-{uuid.uuid4().hex[:8]}",
-        broker=f"kafka://{bootstrap}",
-        store="memory://",
-        web_enabled=False,
-        consumer_auto_offset_reset="earliest",
-        stream_buffer_maxsize=4096,
-        broker_max_poll_records=1000,
-        worker_redirect_stdouts=False,
-        loghandlers=[],
+def main(bootstrap: str, events: int, web_port: int) -> None:
+    patches.apply()
+    settings = WorkerSettings(
+        kafka_bootstrap_servers=bootstrap,
+        app_id=f"bench-noop-{uuid.uuid4().hex[:8]}",
+        data_dir=Path(tempfile.mkdtemp(prefix="faust-noop-")),
+        web_port=web_port,
+        log_level="warning",
     )
-    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
-    sources = app.topic(
-        "orders", "payments", "shipments", key_serializer="raw", value_serializer="raw", **raw
-    )
+    streams = Streams(settings)
     seen, started = 0, 0.0
 
-    @app.agent(sources)
+    @streams.app.agent(streams.topic(*contract.SOURCE_TOPICS))
     async def noop(stream: Any) -> None:
         nonlocal seen, started
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
@@ -57,8 +51,8 @@ def main(bootstrap: str, events: int) -> None:
 
     _ = noop
     sys.argv = [sys.argv[0], "worker"]
-    Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+    Worker(streams.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))

@@ -92,7 +92,10 @@ def faust_noop_rate(bootstrap: str, total: int) -> float:
     """Events/s of a no-op faust agent over the same topics (``bench/faust_noop.py``, its own process)."""
     script = BENCH / "faust_noop.py"
     out = subprocess.run(
-        [sys.executable, str(script), bootstrap, str(total)], capture_output=True, text=True, timeout=300
+        [sys.executable, str(script), bootstrap, str(total), str(h.free_port())],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
     if not lines:
