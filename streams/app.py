@@ -42,6 +42,19 @@ RAW: dict[str, Any] = {
 }
 
 
+async def each_batch(stream: Any, handle: Callable[[list[EventT[Any]]], Awaitable[None]]) -> None:
+    """Run ``handle`` on the stream's events a batch at a time (``take_events``), keeping none afterwards.
+
+    On a rebalance faust waits until every record a stream took is acknowledged or garbage-collected. A
+    finished batch left bound to a variable while the next one is awaited keeps its records alive, and a
+    record whose other subscriber's copy was dropped in the rebalance is then never let go of (see
+    :mod:`streams.patches`, which also covers the cases outside our code).
+    """
+    async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
+        await handle(batch)
+        del batch
+
+
 def faust_id(settings: WorkerSettings) -> str:
     agents = [name for name in AGENT_NAMES if name in settings.agent_set]
     role = agents[0] if len(agents) == 1 else "worker"

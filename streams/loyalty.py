@@ -14,11 +14,12 @@ import time
 from typing import Any
 
 import orjson
+from faust.types import EventT
 
 from orderstream.domain import contract, ledger
 from orderstream.domain.contract import ParseError, parse_event
 from orderstream.domain.ledger import CustomerLedger
-from streams.app import BATCH_MAX, BATCH_WITHIN, DecodedValues, Streams
+from streams.app import DecodedValues, Streams, each_batch
 from streams.metrics import observe_batch
 
 STAGE = "loyalty"
@@ -41,32 +42,32 @@ def register(streams: Streams) -> None:
     streams.ledgers = ledgers  # type: ignore[attr-defined]  # the web view reads it
     decoded = DecodedValues(ledgers, decode_ledger, limit=CACHED_LEDGERS)
 
+    async def handle(batch: list[EventT[Any]]) -> None:
+        started = time.monotonic()
+        changed: dict[bytes, CustomerLedger] = {}
+        deliveries = []
+        for event in batch:
+            parsed = parse_event(event.message.value)
+            if isinstance(parsed, ParseError):
+                deliveries.append(await streams.dead_letter(event, STAGE, parsed.kind, parsed.message))
+                continue
+            key = parsed.customer_id.encode()
+            before = changed.get(key) or decoded.get(key) or CustomerLedger(parsed.customer_id)
+            after, derived = ledger.apply(before, parsed)
+            if after is not before:
+                changed[key] = after
+            for loyalty_event in derived:
+                deliveries.append(await streams.send(contract.LOYALTY_EVENTS, key, loyalty_event.to_bytes()))
+        await asyncio.gather(*deliveries)
+        encoded = {key: orjson.dumps(ledger.to_dict()) for key, ledger in changed.items()}
+        await streams.write_owned(ledgers, encoded)
+        decoded.remember(encoded, changed)
+        streams.counters.inc("loyalty.in", len(batch))
+        observe_batch(streams, STAGE, started)
+        streams.counters.inc("loyalty.out", len(deliveries))
+
     @app.agent(streams.topic(contract.ORDER_LIFECYCLE), name="loyalty")
     async def loyalty(stream: Any) -> None:
-        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
-            started = time.monotonic()
-            changed: dict[bytes, CustomerLedger] = {}
-            deliveries = []
-            for event in batch:
-                parsed = parse_event(event.message.value)
-                if isinstance(parsed, ParseError):
-                    deliveries.append(await streams.dead_letter(event, STAGE, parsed.kind, parsed.message))
-                    continue
-                key = parsed.customer_id.encode()
-                before = changed.get(key) or decoded.get(key) or CustomerLedger(parsed.customer_id)
-                after, derived = ledger.apply(before, parsed)
-                if after is not before:
-                    changed[key] = after
-                for loyalty_event in derived:
-                    deliveries.append(
-                        await streams.send(contract.LOYALTY_EVENTS, key, loyalty_event.to_bytes())
-                    )
-            await asyncio.gather(*deliveries)
-            encoded = {key: orjson.dumps(ledger.to_dict()) for key, ledger in changed.items()}
-            await streams.write_owned(ledgers, encoded)
-            decoded.remember(encoded, changed)
-            streams.counters.inc("loyalty.in", len(batch))
-            observe_batch(streams, STAGE, started)
-            streams.counters.inc("loyalty.out", len(deliveries))
+        await each_batch(stream, handle)
 
     _ = loyalty

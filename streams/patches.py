@@ -1,6 +1,6 @@
 """Changes to faust-streaming 0.15 that the worker depends on, applied by :func:`apply` when the app is built:
-fixes to its offset bookkeeping and to its exactly_once shutdown (:func:`_commit_transactions`), and a
-cheaper hand-over of fetched records to the streams (:func:`_wait_first`).
+fixes to its offset bookkeeping, to its wait for the streams on a rebalance and to its exactly_once shutdown
+(:func:`_commit_transactions`), and a cheaper hand-over of fetched records to the streams (:func:`_wait_first`).
 
 faust commits a partition up to the end of the first run of consecutive acknowledged offsets, and it removes
 that run from its list of acknowledged offsets *before* the commit is attempted. Two things then stop a
@@ -17,6 +17,18 @@ computing, and, should a hole still appear, read the partition again from its co
 Found by ``tests/integration/test_streams.py::test_kill_9_mid_stream_then_restart_gives_identical_balances``:
 a restarted worker joins while the killed one still holds a session, and the rebalance that follows its
 eviction hit (1) in about one run in three.
+
+On a rebalance faust empties the streams' buffers and then waits (``Consumer.wait_empty``) until every record
+it handed to a stream is acknowledged or garbage-collected. A record read by two agents (``order-lifecycle``
+feeds the router and loyalty) whose one copy was processed and whose other copy was dropped from a buffer is
+neither while anything still refers to it: the event bound to a variable of the agent that processed it, or a
+delivery waiting for buffer space, which faust keeps waiting until the rebalance is over. The rebalance in turn
+waits for this worker, so the worker stalled until the group evicted it (60 s later), with the other worker
+taking its partitions while it still held them. We count the copies dropped from buffers (and the deliveries
+given up instead of waiting) and stop waiting for a record once all its unacknowledged copies are dropped
+ones (:func:`_clean_unacked_messages`). Such records stay unacknowledged, so their offsets are not committed
+and the partition's next owner reads them again. Found by the two-worker rebalance test, which stalled in
+about one run in three and failed when the evicted worker never got going again.
 """
 
 from __future__ import annotations
@@ -25,13 +37,16 @@ import asyncio
 import functools
 import inspect
 import logging
+import weakref
 from collections.abc import Generator, Iterable
 from typing import Any
 
 from faust.exceptions import ProducerSendError
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import Producer as TransactionalProducer
+from faust.types.tuples import Message
 from mode.services import WaitResults
+from mode.utils.queues import FlowControlQueue, ThrowableQueue
 
 log = logging.getLogger("orderstream.streams")
 _repairs: set[asyncio.Future[None]] = set()
@@ -179,7 +194,55 @@ async def _commit_transactions(
     )
 
 
+_dropped: weakref.WeakKeyDictionary[Message, int] = weakref.WeakKeyDictionary()
+"""Per record: how many of its copies were dropped from stream buffers and will never be acknowledged."""
+
+
+def _drop(item: Any) -> None:
+    message = getattr(item, "message", None)
+    if isinstance(message, Message):
+        _dropped[message] = _dropped.get(message, 0) + 1
+
+
+_original_clear = ThrowableQueue.clear
+
+
+def _clear(self: Any) -> None:
+    """A stream buffer emptied on a rebalance: note each event dropped (its record stays unacknowledged)."""
+    for item in self._queue:
+        _drop(item)
+    _original_clear(self)  # also cancels the deliveries waiting for space (see _put)
+
+
+async def _put(self: Any, value: Any) -> None:
+    """Deliver an event to a stream buffer, unless a rebalance has suspended delivery.
+
+    faust's delivery to a full buffer waits, holding the event, until the rebalance is over, and then the stream
+    skips it as belonging to an earlier generation. Giving it up at once ends the same way without the wait.
+    """
+    if not self._flow_control.is_active() and hasattr(value, "message"):
+        _drop(value)
+        return
+    try:
+        await FlowControlQueue.put(self, value)
+    except asyncio.CancelledError:  # the buffer was emptied while this waited for space
+        _drop(value)
+        raise
+
+
+def _clean_unacked_messages(self: Any) -> None:
+    """Stop waiting for records that are acknowledged, or whose only unacknowledged copies were dropped."""
+    self._unacked_messages -= {
+        message
+        for message in self._unacked_messages
+        if message.acked or message.refcount <= _dropped.get(message, 0)
+    }
+
+
 def apply() -> None:
+    ThrowableQueue.clear = _clear  # type: ignore[method-assign]
+    ThrowableQueue.put = _put  # type: ignore[method-assign]
+    Consumer._clean_unacked_messages = _clean_unacked_messages  # type: ignore[method-assign]
     Consumer._new_offset = _new_offset  # type: ignore[method-assign]
     Consumer._commit_tps = _commit_tps  # type: ignore[method-assign]
     Consumer.wait_first = _wait_first  # type: ignore[method-assign]

@@ -20,11 +20,12 @@ from collections import defaultdict
 from typing import Any
 
 import orjson
+from faust.types import EventT
 
 from orderstream.domain import contract, sequencing
 from orderstream.domain.contract import ParseError, parse_event
 from orderstream.domain.sequencing import OrderState, Outcome
-from streams.app import BATCH_MAX, BATCH_WITHIN, DecodedValues, Streams, customer_partition, table_key
+from streams.app import DecodedValues, Streams, customer_partition, each_batch, table_key
 from streams.metrics import observe_batch
 
 STAGE = "sequencer"
@@ -119,32 +120,32 @@ def register(streams: Streams) -> None:
             await batch.forward(outcome, key.split(b"\x1f", 1)[0])
             streams.counters.inc("sequencer.gaps_expired")
 
+    async def handle(events: list[EventT[Any]]) -> None:
+        batch, now, started = Batch(), time.time(), time.monotonic()
+        if index_stale[0]:
+            rebuild_index(batch, now)
+        for event in events:
+            msg = event.message
+            if msg.topic == ticks_name:
+                await expire_due(batch, msg.partition, now)
+                continue
+            streams.counters.inc("sequencer.in")
+            parsed = parse_event(msg.value)
+            if isinstance(parsed, ParseError):
+                batch.deliveries.append(await streams.dead_letter(event, STAGE, parsed.kind, parsed.message))
+                continue
+            key = table_key(parsed.customer_id, parsed.order_id)
+            before = batch.state(key)
+            after, outcome = sequencing.accept(before, parsed, now, timeout)
+            if after != before:
+                batch.states[key] = after
+            await batch.forward(outcome, parsed.customer_id.encode(), event)
+        await batch.commit()
+        observe_batch(streams, STAGE, started)
+
     @app.agent(streams.topic(*contract.SOURCE_TOPICS, ticks_name), name="sequencer")
     async def sequencer(stream: Any) -> None:
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
-            batch, now, started = Batch(), time.time(), time.monotonic()
-            if index_stale[0]:
-                rebuild_index(batch, now)
-            for event in events:
-                msg = event.message
-                if msg.topic == ticks_name:
-                    await expire_due(batch, msg.partition, now)
-                    continue
-                streams.counters.inc("sequencer.in")
-                parsed = parse_event(msg.value)
-                if isinstance(parsed, ParseError):
-                    batch.deliveries.append(
-                        await streams.dead_letter(event, STAGE, parsed.kind, parsed.message)
-                    )
-                    continue
-                key = table_key(parsed.customer_id, parsed.order_id)
-                before = batch.state(key)
-                after, outcome = sequencing.accept(before, parsed, now, timeout)
-                if after != before:
-                    batch.states[key] = after
-                await batch.forward(outcome, parsed.customer_id.encode(), event)
-            await batch.commit()
-            observe_batch(streams, STAGE, started)
+        await each_batch(stream, handle)
 
     @app.timer(TICK_INTERVAL)  # type: ignore[untyped-decorator]
     async def tick() -> None:

@@ -158,3 +158,71 @@ def test_a_running_commit_still_commits_and_begins_the_next_transaction() -> Non
     holder = _producers(a=True)
     asyncio.run(patches._commit_transactions(holder, {"a": {"tp-0": 3}}, "g"))
     assert holder._transaction_producers["a"].calls == [("offsets", {"tp-0": 3}, "g"), "commit", "begin"]
+
+
+def _record(offset: int, copies: int) -> Any:
+    """A faust record handed to ``copies`` streams, and the event they share (as faust's conductor does)."""
+    from faust.types.tuples import Message
+
+    message = Message("order-lifecycle", 0, offset, 0.0, None, None, b"k", b"v", None)
+    message.incref(copies)
+    return SimpleNamespace(message=message)
+
+
+def _consumer(*messages: Any) -> Any:
+    import weakref
+
+    return SimpleNamespace(_unacked_messages=weakref.WeakSet(messages))
+
+
+def test_a_rebalance_stops_waiting_for_a_record_whose_only_unprocessed_copy_was_dropped() -> None:
+    from mode.utils.queues import FlowControlEvent, ThrowableQueue
+
+    async def scenario() -> None:
+        flow = FlowControlEvent(initially_suspended=False)
+        router, loyalty = (ThrowableQueue(flow_control=flow, clear_on_resume=True) for _ in range(2))
+        done, waiting, untouched = _record(1, 2), _record(2, 2), _record(3, 2)
+        for event in (done, waiting, untouched):
+            router.put_nowait(event)
+            loyalty.put_nowait(event)
+        for _ in range(3):  # the router takes all three; it finishes the first and is still on the second
+            await router.get()
+        done.message.ack(None)
+        flow.suspend()
+        patches._clear(loyalty)  # the rebalance empties loyalty's buffer
+        consumer = _consumer(done.message, waiting.message, untouched.message)
+        patches._clean_unacked_messages(consumer)
+        # still held by the router, which has neither finished nor acknowledged it
+        assert set(consumer._unacked_messages) == {waiting.message, untouched.message}
+        untouched.message.ack(None)  # the router finishes the third
+        patches._clean_unacked_messages(consumer)
+        assert set(consumer._unacked_messages) == {waiting.message}
+        # never acknowledged in full, so never committed: the next owner reads them again
+        assert not done.message.acked and not untouched.message.acked
+
+    asyncio.run(scenario())
+
+
+def test_a_delivery_during_a_rebalance_is_given_up_instead_of_waiting_for_it_to_end() -> None:
+    from mode.utils.queues import FlowControlEvent, ThrowableQueue
+
+    async def scenario() -> None:
+        flow = FlowControlEvent(initially_suspended=False)
+        full = ThrowableQueue(maxsize=1, flow_control=flow, clear_on_resume=True)
+        full.put_nowait(_record(1, 1))
+        blocked = _record(2, 1)
+        put = asyncio.ensure_future(patches._put(full, blocked))
+        await asyncio.sleep(0.01)
+        assert not put.done()  # waiting for room in the buffer
+        flow.suspend()
+        patches._clear(full)  # the rebalance empties the buffer and cancels the waiting delivery
+        await asyncio.gather(put, return_exceptions=True)
+        assert put.cancelled() and full.empty()
+        late = _record(3, 1)
+        await asyncio.wait_for(patches._put(full, late), timeout=1)  # returns at once, delivering nothing
+        assert full.empty()
+        consumer = _consumer(blocked.message, late.message)
+        patches._clean_unacked_messages(consumer)
+        assert not set(consumer._unacked_messages)
+
+    asyncio.run(scenario())
