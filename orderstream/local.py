@@ -353,7 +353,7 @@ class MotoServer:
             return f"moto already running ({who}) at {self.endpoint}"
         if port_open("127.0.0.1", self.port):
             raise LocalStackError(f"port {self.port} is taken by something that is not moto")
-        cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        cmd = [sys.executable, "-m", "orderstream.moto_server", "-H", "127.0.0.1", "-p", str(self.port)]
         self.paths.root.mkdir(parents=True, exist_ok=True)
         pid = _spawn(cmd, self.paths.logs / "moto.log", self.pidfile)
         deadline = time.monotonic() + timeout
