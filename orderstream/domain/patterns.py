@@ -134,6 +134,8 @@ def _match_object(node: _Node, event: dict[str, Any]) -> bool:
     for key, child in node.children:
         if not _match_value(child, get(key, _MISSING)):
             return False
+    if not node.alternatives:  # the common case: no generator built per event
+        return True
     return all(any(_match_object(alternative, event) for alternative in group) for group in node.alternatives)
 
 
