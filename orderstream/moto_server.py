@@ -1,6 +1,6 @@
-"""moto in server mode, with two of its costs that grow per event made constant.
+"""moto in server mode, with three of its per-event costs cut.
 
-Both change how moto computes, never what it answers:
+All three change how moto computes, never what it answers:
 
 - **JSONPath parsing.** moto turns each event it delivers to a rule target into the target's input through an
   input transformer; without one it applies its default, nine JSONPath expressions. It parsed every
