@@ -25,7 +25,7 @@ from faust.types import EventT
 from orderstream.domain import contract, sequencing
 from orderstream.domain.contract import ParseError, parse_event
 from orderstream.domain.sequencing import OrderState, Outcome
-from streams.app import DecodedValues, Streams, customer_partition, each_batch, table_key
+from streams.app import KEY_SEP, DecodedValues, Streams, customer_partition, each_batch, table_key
 from streams.metrics import observe_batch
 
 STAGE = "sequencer"
@@ -117,7 +117,7 @@ def register(streams: Streams) -> None:
         for key in [k for k, at in open_gaps[partition].items() if at <= now]:
             state, outcome = sequencing.expire(batch.state(key), now, timeout)
             batch.states[key] = state
-            await batch.forward(outcome, key.split(b"\x1f", 1)[0])
+            await batch.forward(outcome, key.split(KEY_SEP, 1)[0])
             streams.counters.inc("sequencer.gaps_expired")
 
     async def handle(events: list[EventT[Any]]) -> None:
