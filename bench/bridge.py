@@ -5,14 +5,19 @@
    same number of requests in flight, fed pre-built batches as fast as it can. The endpoint runs in a
    process of its own (as EventBridge is not in ours) and both runs are timed by it, from the first to the
    last entry it accepted (group join and startup excluded). Ceiling and bridge runs alternate
-   ``--repeats`` times; the medians are reported. Target ratio ≥ 0.9.
+   ``--repeats`` times; the medians are reported. Target ratio ≥ 0.9. Both runs are CPU-bound here, so the
+   CPU the ceiling's client spends per event and the CPU of the least work any bridge adds (fetch, decode,
+   re-encode: ``fetch_and_decode_floor``) are reported too, with the ratio those two alone would allow.
+   The same comparison is then made with
+   the endpoint holding each answer ``--answer-delay-ms`` (default 20 ms, a PutEvents round trip to AWS is
+   of that order): there the requests in flight, not the CPU, set the pace.
 2. Latency: produce at a fixed rate (default 1 000 events/s) and measure produce → arrival in SQS (the
    queue's SentTimestamp) through moto (EventBridge rule → SQS target), p50/p99. When moto cannot keep up
    with that rate (latency grows over the run), the lower ``--moto-rates`` are tried, highest first, and
    the highest sustained one is reported.
 
-Usage: ``.venv/bin/python bench/bridge.py [--events 20000] [--repeats 3] [--rate 1000] [--seconds 5]
-[--in-flight 4] [--moto-rates 500,300,200,100]``.
+Usage: ``.venv/bin/python bench/bridge.py [--events 20000] [--repeats 3] [--rate 1000] [--seconds 10]
+[--in-flight 4] [--answer-delay-ms 20] [--delayed-events 6000] [--moto-rates 500,300,200,100]``.
 Needs the local broker (127.0.0.1:9092) and, for part 2, moto (ORDERSTREAM_AWS_ENDPOINT_URL or :5000).
 """
 
@@ -40,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from consumers.bridge import Bridge, BridgeOptions  # noqa: E402
 from consumers.eventbridge import Entry, PutEventsClient, plan_batches  # noqa: E402
-from consumers.fake_endpoint import FakePutEvents  # noqa: E402
+from consumers.fake_endpoint import FakePutEvents, Faults  # noqa: E402
 from orderstream import kafka  # noqa: E402
 from orderstream.domain.rules import BridgeRuleSet, load_bridge_rules  # noqa: E402
 from orderstream.settings import BridgeSettings, ProducerSettings  # noqa: E402
@@ -68,8 +73,10 @@ class _CountingEndpoint(FakePutEvents):
     """The accept-everything endpoint, noting in shared memory how many entries arrived and when the first
     and the latest arrived (``time.perf_counter`` is the system-wide monotonic clock on Linux)."""
 
-    def __init__(self, counters: Any) -> None:
-        super().__init__(upstream=None)
+    def __init__(self, counters: Any, answer_delay: float) -> None:
+        super().__init__(
+            upstream=None, faults=Faults(late_calls=float(answer_delay > 0), late_seconds=answer_delay)
+        )
         self.counters = counters
 
     async def _publish(self, request: Any, payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -83,8 +90,8 @@ class _CountingEndpoint(FakePutEvents):
         return accepted
 
 
-def _serve_endpoint(conn: Any, counters: Any) -> None:
-    endpoint = _CountingEndpoint(counters)
+def _serve_endpoint(conn: Any, counters: Any, answer_delay: float) -> None:
+    endpoint = _CountingEndpoint(counters, answer_delay)
     conn.send(endpoint.start())
     conn.recv()  # any message means stop
     endpoint.stop()
@@ -99,11 +106,13 @@ class EndpointProcess:
     way, from the first to the N-th entry the endpoint accepted.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, answer_delay: float = 0.0) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.counters = (ctx.RawValue("q", 0), ctx.RawValue("d", 0.0), ctx.RawValue("d", 0.0))
         self._conn, child = ctx.Pipe()
-        self._process = ctx.Process(target=_serve_endpoint, args=(child, self.counters), daemon=True)
+        self._process = ctx.Process(
+            target=_serve_endpoint, args=(child, self.counters, answer_delay), daemon=True
+        )
         self.url = ""
 
     def start(self) -> str:
@@ -168,8 +177,9 @@ def settings_for(topic: str, rules: Path, endpoint: str, in_flight: int, bus: st
 # --------------------------------------------------------------------------------------------- part 1
 
 
-async def endpoint_ceiling(endpoint: EndpointProcess, count: int, in_flight: int) -> float:
-    """Events/s the endpoint takes from the same client, same concurrency, pre-built batches."""
+async def endpoint_ceiling(endpoint: EndpointProcess, count: int, in_flight: int) -> tuple[float, float]:
+    """Events/s the endpoint takes from the same client, same concurrency, pre-built batches; and the
+    client's own CPU time per event (µs), which is all this process spends on sending."""
     client = PutEventsClient(
         "classic", region="us-east-1", endpoint_url=endpoint.url, max_in_flight=in_flight, validate=False
     )
@@ -185,13 +195,18 @@ async def endpoint_ceiling(endpoint: EndpointProcess, count: int, in_flight: int
             await client.put(batch)
 
     endpoint.reset()
+    cpu = time.process_time()
     await asyncio.gather(*(send(b) for b in batches))
+    cpu = time.process_time() - cpu
     elapsed = await endpoint.arrival_seconds(count)
     await client.aclose()
-    return count / elapsed
+    return count / elapsed, 1e6 * cpu / count
 
 
-async def bridge_throughput(endpoint: EndpointProcess, count: int, in_flight: int, tmp: Path) -> float:
+async def bridge_throughput(
+    endpoint: EndpointProcess, count: int, in_flight: int, tmp: Path
+) -> tuple[float, str]:
+    """Events/s through the bridge from a topic holding ``count`` events, and that topic."""
     producer_settings = ProducerSettings()
     topic = await create_topic(producer_settings, "throughput")
     await produce_all(producer_settings, topic, [event(i) for i in range(count)])
@@ -207,7 +222,37 @@ async def bridge_throughput(endpoint: EndpointProcess, count: int, in_flight: in
     elapsed = await endpoint.arrival_seconds(count)
     stop.set()
     await task
-    return count / elapsed
+    return count / elapsed, topic
+
+
+async def fetch_and_decode_floor(topic: str, count: int) -> float:
+    """CPU µs per event of the least any bridge must do besides sending: fetch the records with aiokafka,
+    decode each value and encode it again with the ``kafka`` field added (no selection, no bookkeeping)."""
+    settings = BridgeSettings(
+        app_id=f"bench-floor-{uuid.uuid4().hex[:8]}", bridge_topics=topic, metrics_port=0
+    )
+    consumer = kafka.consumer(settings, group_id=settings.app_id)
+    consumer.subscribe([topic])
+    await consumer.start()
+    seen, started = 0, 0.0
+    try:
+        while seen < count:
+            batches = await consumer.getmany(timeout_ms=500, max_records=2_000)
+            if batches and not started:
+                started = time.process_time()
+            for records in batches.values():
+                for record in records:
+                    envelope = orjson.loads(record.value or b"{}")
+                    envelope["kafka"] = {
+                        "topic": record.topic,
+                        "partition": record.partition,
+                        "offset": record.offset,
+                    }
+                    orjson.dumps(envelope)
+                seen += len(records)
+        return 1e6 * (time.process_time() - started) / count
+    finally:
+        await consumer.stop()
 
 
 # --------------------------------------------------------------------------------------------- part 2
@@ -312,38 +357,60 @@ def _receive(sqs: Any, queue: str, total: int, samples: list[tuple[float, float]
 # --------------------------------------------------------------------------------------------- main
 
 
-async def main(args: argparse.Namespace) -> dict[str, Any]:
-    tmp = ROOT / "bench" / "results"
-    tmp.mkdir(parents=True, exist_ok=True)
-    endpoint = EndpointProcess()
+async def compare(
+    args: argparse.Namespace, tmp: Path, *, events: int, answer_delay: float = 0.0
+) -> dict[str, Any]:
+    """Ceiling and bridge runs, alternating ``args.repeats`` times, against one endpoint process."""
+    endpoint = EndpointProcess(answer_delay)
     endpoint.start()
-    ceilings: list[float] = []
+    ceilings: list[tuple[float, float]] = []
     bridged: list[float] = []
+    topic = ""
     try:
         await endpoint_ceiling(endpoint, 2_000, args.in_flight)  # warm-up (first connections), not reported
         for _ in range(args.repeats):
-            ceilings.append(await endpoint_ceiling(endpoint, args.events, args.in_flight))
-            bridged.append(await bridge_throughput(endpoint, args.events, args.in_flight, tmp))
+            ceilings.append(await endpoint_ceiling(endpoint, events, args.in_flight))
+            rate, topic = await bridge_throughput(endpoint, events, args.in_flight, tmp)
+            bridged.append(rate)
     finally:
         endpoint.stop()
-    ceiling, through = statistics.median(ceilings), statistics.median(bridged)
-    results: dict[str, Any] = {
-        "throughput": {
-            "events": args.events,
-            "in_flight": args.in_flight,
-            "api": "classic (10 entries per request)",
-            "endpoint": "FakePutEvents in its own process",
-            "endpoint_ceiling_events_per_s": round(ceiling, 1),
-            "bridge_events_per_s": round(through, 1),
-            "ratio": round(through / ceiling, 3),
-            "target_ratio": 0.9,
-            "runs": [
-                {"ceiling": round(c), "bridge": round(b), "ratio": round(b / c, 3)}
-                for c, b in zip(ceilings, bridged, strict=True)
-            ],
-        }
+    ceiling = statistics.median(rate for rate, _ in ceilings)
+    through = statistics.median(bridged)
+    result: dict[str, Any] = {
+        "events": events,
+        "in_flight": args.in_flight,
+        "api": "classic (10 entries per request)",
+        "endpoint": "FakePutEvents in its own process"
+        + (f", each answer held {round(answer_delay * 1000)} ms" if answer_delay else ", answering at once"),
+        "endpoint_ceiling_events_per_s": round(ceiling, 1),
+        "bridge_events_per_s": round(through, 1),
+        "ratio": round(through / ceiling, 3),
+        "target_ratio": 0.9,
+        "runs": [
+            {"ceiling": round(c), "bridge": round(b), "ratio": round(b / c, 3)}
+            for (c, _), b in zip(ceilings, bridged, strict=True)
+        ],
     }
+    if not answer_delay:  # CPU-bound: what the bridge can add per event and stay at the target
+        sending = statistics.median(cpu for _, cpu in ceilings)
+        floor = await fetch_and_decode_floor(topic, events)
+        result["ceiling_client_cpu_us_per_event"] = round(sending, 2)
+        result["bridge_us_per_event"] = round(1e6 / through, 2)
+        result["fetch_and_decode_floor_cpu_us_per_event"] = round(floor, 2)
+        result["ratio_bound_with_only_that_floor"] = round(sending / (sending + floor), 3)
+    return result
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    tmp = ROOT / "bench" / "results"
+    tmp.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"throughput": await compare(args, tmp, events=args.events)}
     print(json.dumps(results["throughput"], indent=2))
+    delay = args.answer_delay_ms / 1000
+    results["throughput_with_answer_delay"] = await compare(
+        args, tmp, events=args.delayed_events, answer_delay=delay
+    )
+    print(json.dumps(results["throughput_with_answer_delay"], indent=2))
     moto = os.environ.get("ORDERSTREAM_AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
     results["highest_sustained_moto_rate"] = None
     for rate in [args.rate, *sorted(args.moto_rates, reverse=True)]:
@@ -364,7 +431,9 @@ if __name__ == "__main__":
     parser.add_argument("--in-flight", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rate", type=int, default=1000)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--answer-delay-ms", type=float, default=20.0)
+    parser.add_argument("--delayed-events", type=int, default=6_000)
     parser.add_argument(
         "--moto-rates",
         type=lambda text: [int(part) for part in text.split(",")],

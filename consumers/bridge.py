@@ -18,7 +18,8 @@ import logging
 import signal
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,7 +82,7 @@ class Pending:
 
     origin: KafkaOrigin
     value: bytes | None
-    headers: list[tuple[str, bytes]]
+    headers: Sequence[tuple[str, bytes]]
     entry: Entry
     order_key: OrderKey
     size: int
@@ -134,6 +135,8 @@ class Bridge:
         self._ready: deque[Pending] = deque()
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.bridge_max_in_flight)
+        self._selected: Counter[tuple[str, str]] = Counter()
+        """Selections per (topic, rule) since the metric was last updated (once per fetched batch)."""
         self._rt: _Runtime | None = None
 
     @property
@@ -178,6 +181,7 @@ class Bridge:
                 self.metrics.record_in(tp.topic, len(records))
                 for record in records:
                     await self._ingest(record)
+            self._count_selected()
             self.metrics.heartbeat()
             if time.monotonic() - last_commit >= self.options.commit_interval:
                 await self._commit()
@@ -216,7 +220,7 @@ class Bridge:
 
     async def _ingest(self, record: ConsumerRecord[bytes, bytes]) -> None:
         origin = KafkaOrigin(record.topic, record.partition, record.offset, record.key)
-        headers = [(k, v) for k, v in record.headers]
+        headers = record.headers
         self.tracker.add((origin.topic, origin.partition), origin.offset)
         outcome = self._map(origin, record.value)
         if outcome is None:
@@ -250,12 +254,17 @@ class Bridge:
         rule = self.rules.select(origin.topic, envelope)
         if rule is None:
             return None
-        self.metrics.record_selected(origin.topic, rule.name)
+        self._selected[origin.topic, rule.name] += 1
         try:
             entry = build_entry(rule, envelope, origin, self.settings.event_bus)
         except Exception as exc:  # a value shape no rule author foresaw must not stop the partition
             return Unmappable("unmappable", f"{type(exc).__name__}: {exc}")
         return entry if isinstance(entry, Unmappable) else (entry, envelope)
+
+    def _count_selected(self) -> None:
+        for (topic, rule), count in self._selected.items():
+            self.metrics.record_selected(topic, rule, count)
+        self._selected.clear()
 
     async def _claim_check(self, entry: Entry, envelope: dict[str, Any], origin: KafkaOrigin) -> Entry | None:
         """Store the full detail in S3 and return a small entry pointing at it (None: no bucket configured)."""
@@ -395,7 +404,7 @@ class Bridge:
         self,
         origin: KafkaOrigin,
         value: bytes | None,
-        headers: list[tuple[str, bytes]],
+        headers: Sequence[tuple[str, bytes]],
         reason: str,
         message: str,
     ) -> bool:

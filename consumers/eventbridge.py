@@ -88,7 +88,9 @@ def entry_size(entry: Entry) -> int:
     """
     size = TIME_BYTES if entry.time is not None else 0
     size += _utf8_len(entry.source) + _utf8_len(entry.detail_type) + _utf8_len(entry.detail)
-    return size + sum(_utf8_len(resource) for resource in entry.resources)
+    if entry.resources:
+        size += sum(_utf8_len(resource) for resource in entry.resources)
+    return size
 
 
 def plan_batches(entries: Sequence[Entry], limits: ApiLimits, *, one_bus: bool) -> list[list[int]]:

@@ -62,8 +62,8 @@ class BridgeMetrics:
     def record_in(self, topic: str, count: int = 1) -> None:
         self._child(self.events_in, topic).inc(count)
 
-    def record_selected(self, topic: str, rule: str) -> None:
-        self._child(self.selected, topic, rule).inc()
+    def record_selected(self, topic: str, rule: str, count: int = 1) -> None:
+        self._child(self.selected, topic, rule).inc(count)
 
     def record_result(self, code: str, count: int = 1) -> None:
         self._child(self.put_results, code).inc(count)

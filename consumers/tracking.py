@@ -35,7 +35,9 @@ class OffsetTracker:
         self._logs: dict[TP, _PartitionLog] = {}
 
     def add(self, tp: TP, offset: int) -> None:
-        log = self._logs.setdefault(tp, _PartitionLog())
+        log = self._logs.get(tp)
+        if log is None:
+            log = self._logs[tp] = _PartitionLog()
         log.order.append(offset)
         log.open.add(offset)
 
