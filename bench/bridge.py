@@ -16,7 +16,7 @@
    with that rate (latency grows over the run), the lower ``--moto-rates`` are tried, highest first, and
    the highest sustained one is reported.
 
-Usage: ``.venv/bin/python bench/bridge.py [--events 20000] [--repeats 3] [--rate 1000] [--seconds 10]
+Usage: ``.venv/bin/python bench/bridge.py [--events 60000] [--repeats 3] [--rate 1000] [--seconds 10]
 [--in-flight 4] [--answer-delay-ms 20] [--delayed-events 6000] [--moto-rates 500,300,200,100]``.
 Needs the local broker (127.0.0.1:9092) and, for part 2, moto (ORDERSTREAM_AWS_ENDPOINT_URL or :5000).
 """
@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from consumers.bridge import Bridge, BridgeOptions  # noqa: E402
 from consumers.eventbridge import Entry, PutEventsClient, plan_batches  # noqa: E402
 from consumers.fake_endpoint import FakePutEvents, Faults  # noqa: E402
-from orderstream import kafka  # noqa: E402
+from orderstream import gc_tuning, kafka  # noqa: E402
 from orderstream.domain.rules import BridgeRuleSet, load_bridge_rules  # noqa: E402
 from orderstream.settings import BridgeSettings, ProducerSettings  # noqa: E402
 
@@ -368,6 +368,7 @@ async def compare(
     topic = ""
     try:
         await endpoint_ceiling(endpoint, 2_000, args.in_flight)  # warm-up (first connections), not reported
+        gc_tuning.tune()  # as `orderstream bridge` does after start-up; the same for both runs
         for _ in range(args.repeats):
             ceilings.append(await endpoint_ceiling(endpoint, events, args.in_flight))
             rate, topic = await bridge_throughput(endpoint, events, args.in_flight, tmp)
@@ -427,7 +428,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--in-flight", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rate", type=int, default=1000)

@@ -46,7 +46,7 @@ from consumers.mapping import (
 )
 from consumers.metrics import BridgeMetrics, MetricsServer
 from consumers.tracking import TP, KeyedQueue, OffsetTracker
-from orderstream import kafka
+from orderstream import gc_tuning, kafka
 from orderstream.domain import contract
 from orderstream.domain.dlq import DeadLetter
 from orderstream.domain.rules import BridgeRuleSet, RulesFileError, load_bridge_rules
@@ -65,7 +65,8 @@ class BridgeOptions:
 
     max_buffered: int = 20_000
     """Open (fetched, unsettled) records above which fetching pauses."""
-    fetch_max_records: int = 2_000
+    fetch_max_records: int = 500
+    """Records taken per fetch; the sender gets the event loop between fetches."""
     commit_interval: float = 1.0
     max_transient_attempts: int = 12
     """Internal/unknown errors are retried this many times, then parked in the DLQ; throttling never gives up."""
@@ -81,16 +82,13 @@ class Pending:
     """A selected record on its way to EventBridge."""
 
     origin: KafkaOrigin
+    tp: TP
     value: bytes | None
     headers: Sequence[tuple[str, bytes]]
     entry: Entry
     order_key: OrderKey
     size: int
     attempts: int = 0
-
-    @property
-    def tp(self) -> TP:
-        return (self.origin.topic, self.origin.partition)
 
 
 @dataclass
@@ -179,10 +177,14 @@ class Bridge:
             batches = await rt.consumer.getmany(timeout_ms=200, max_records=self.options.fetch_max_records)
             for tp, records in batches.items():
                 self.metrics.record_in(tp.topic, len(records))
+                partition: TP = (tp.topic, tp.partition)
                 for record in records:
-                    await self._ingest(record)
+                    diverted = self._ingest(partition, record)
+                    if diverted is not None:  # rare: DLQ or claim check, done before the next record
+                        await self._divert(partition, record, *diverted)
             self._count_selected()
             self.metrics.heartbeat()
+            await asyncio.sleep(0)  # the sender gets the loop before the next fetch is read
             if time.monotonic() - last_commit >= self.options.commit_interval:
                 await self._commit()
                 self._update_lag()
@@ -218,28 +220,51 @@ class Bridge:
         elif consumer.paused():
             consumer.resume(*consumer.paused())
 
-    async def _ingest(self, record: ConsumerRecord[bytes, bytes]) -> None:
+    def _ingest(
+        self, tp: TP, record: ConsumerRecord[bytes, bytes]
+    ) -> tuple[KafkaOrigin, Unmappable | tuple[Entry, dict[str, Any]]] | None:
+        """Settle or queue one record without awaiting; what needs I/O first (DLQ, S3) is returned."""
         origin = KafkaOrigin(record.topic, record.partition, record.offset, record.key)
-        headers = record.headers
-        self.tracker.add((origin.topic, origin.partition), origin.offset)
+        self.tracker.add(tp, origin.offset)
         outcome = self._map(origin, record.value)
         if outcome is None:
-            self.tracker.settle((origin.topic, origin.partition), origin.offset)
-            return
+            self.tracker.settle(tp, origin.offset)
+            return None
         if isinstance(outcome, Unmappable):
-            await self._park(origin, record.value, headers, outcome.reason, outcome.message)
-            return
-        entry, envelope = outcome
+            return origin, outcome
+        entry = outcome[0]
         size = entry_size(entry)
         if size > self.client.limits.max_bytes:
-            claimed = await self._claim_check(entry, envelope, origin)
-            if claimed is None:
-                message = f"entry is {size} bytes, over the {self.client.limits.max_bytes}-byte request limit"
-                await self._park(origin, record.value, headers, "oversized", message)
-                return
-            entry, size = claimed, entry_size(claimed)
+            return origin, outcome
+        self._queue(origin, tp, record, entry, size)
+        return None
+
+    async def _divert(
+        self,
+        tp: TP,
+        record: ConsumerRecord[bytes, bytes],
+        origin: KafkaOrigin,
+        outcome: Unmappable | tuple[Entry, dict[str, Any]],
+    ) -> None:
+        """An unmappable record goes to the DLQ; an oversized entry to S3 (claim check) or the DLQ."""
+        if isinstance(outcome, Unmappable):
+            await self._park(origin, record.value, record.headers, outcome.reason, outcome.message)
+            return
+        entry, envelope = outcome
+        claimed = await self._claim_check(entry, envelope, origin)
+        if claimed is None:
+            size, limit = entry_size(entry), self.client.limits.max_bytes
+            message = f"entry is {size} bytes, over the {limit}-byte request limit"
+            await self._park(origin, record.value, record.headers, "oversized", message)
+            return
+        self._queue(origin, tp, record, claimed, entry_size(claimed))
+
+    def _queue(
+        self, origin: KafkaOrigin, tp: TP, record: ConsumerRecord[bytes, bytes], entry: Entry, size: int
+    ) -> None:
+        """Behind the earlier records of its key; ready at once when it is the first."""
         order_key: OrderKey = (origin.topic, origin.key if origin.key is not None else origin.partition)
-        pending = Pending(origin, record.value, headers, entry, order_key, size)
+        pending = Pending(origin, tp, record.value, record.headers, entry, order_key, size)
         if self._keys.push(order_key, pending):
             self._ready.append(pending)
             self._wake.set()
@@ -500,6 +525,7 @@ async def _serve(settings: BridgeSettings, rules: BridgeRuleSet) -> int:
     server = MetricsServer(bridge.metrics, settings.metrics_port) if settings.metrics_port else None
     if server is not None:
         await server.start()
+    gc_tuning.tune()
     try:
         await bridge.run_until(stop)
     finally:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 import aiohttp
 import boto3
@@ -59,9 +59,12 @@ def limits_for(mode: ApiMode) -> ApiLimits:
 # --------------------------------------------------------------------------------------------- entries
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One PutEvents entry, independent of the API flavour it will be sent with."""
+class Entry(NamedTuple):
+    """One PutEvents entry, independent of the API flavour it will be sent with.
+
+    A named tuple rather than a frozen dataclass: one is built per selected record, and a frozen
+    dataclass's ``__init__`` (one ``object.__setattr__`` per field) cost three times as much.
+    """
 
     source: str
     detail_type: str

@@ -7,9 +7,9 @@ only says what the entry or the claim-check reference looks like, or why a recor
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 
@@ -30,8 +30,7 @@ class Unmappable:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class KafkaOrigin:
+class KafkaOrigin(NamedTuple):
     """Where a record came from; copied into every Detail as ``kafka``."""
 
     topic: str
@@ -134,4 +133,4 @@ def claim_check_entry(
         "summary": summary,
         "kafka": origin.as_detail(),
     }
-    return replace(entry, detail=orjson.dumps(detail).decode())
+    return entry._replace(detail=orjson.dumps(detail).decode())

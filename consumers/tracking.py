@@ -90,34 +90,43 @@ T = TypeVar("T")
 
 
 class KeyedQueue(Generic[K, T]):
-    """Per-key FIFO queues in which only the head of each key is eligible to be sent."""
+    """Per-key FIFO queues in which only the head of each key is eligible to be sent.
+
+    Most keys have one record at a time, so a key's head is only noted as busy; a queue is made for a key
+    only once a second record of it arrives while the head is still out.
+    """
 
     def __init__(self) -> None:
-        self._queues: dict[K, deque[T]] = {}
+        self._busy: set[K] = set()
+        self._waiting: dict[K, deque[T]] = {}
 
     def push(self, key: K, item: T) -> bool:
         """Queue ``item``; True when it is the head of its key (send it now), False when it must wait."""
-        queue = self._queues.get(key)
-        if queue is None:
-            self._queues[key] = deque([item])
+        if key not in self._busy:
+            self._busy.add(key)
             return True
-        queue.append(item)
+        waiting = self._waiting.get(key)
+        if waiting is None:
+            self._waiting[key] = deque((item,))
+        else:
+            waiting.append(item)
         return False
 
     def pop_head(self, key: K) -> T | None:
         """Remove the settled head of ``key``; return the next item of that key, now eligible, if any."""
-        queue = self._queues.get(key)
-        if queue is None:
+        waiting = self._waiting.get(key)
+        if waiting is None:
+            self._busy.discard(key)
             return None
-        queue.popleft()
-        if not queue:
-            del self._queues[key]
-            return None
-        return queue[0]
+        following = waiting.popleft()
+        if not waiting:
+            del self._waiting[key]
+        return following
 
     def clear(self) -> None:
         """Forget every queued item (on shutdown: what was not settled is simply not committed)."""
-        self._queues.clear()
+        self._busy.clear()
+        self._waiting.clear()
 
     def __len__(self) -> int:
-        return sum(len(queue) for queue in self._queues.values())
+        return len(self._busy) + sum(len(queue) for queue in self._waiting.values())

@@ -66,3 +66,33 @@ def test_only_the_head_of_a_key_is_eligible_and_the_next_follows_it() -> None:
     assert queue.pop_head("a") is None
     assert queue.push("a", 4) is True
     assert len(queue) == 2
+
+
+@given(st.lists(st.tuples(st.booleans(), st.sampled_from("abc")), max_size=60))
+def test_keyed_queue_hands_out_each_keys_items_in_order_one_at_a_time(steps: list[tuple[bool, str]]) -> None:
+    """Pushes and settlements in any interleaving: every item becomes eligible exactly once, in push order
+    per key, and never while an earlier item of its key is still out."""
+    queue: KeyedQueue[str, int] = KeyedQueue()
+    pushed: dict[str, list[int]] = {key: [] for key in "abc"}
+    eligible: dict[str, list[int]] = {key: [] for key in "abc"}
+    out: dict[str, int | None] = dict.fromkeys("abc")
+    for number, (is_push, key) in enumerate(steps):
+        if is_push:
+            pushed[key].append(number)
+            if queue.push(key, number):
+                assert out[key] is None
+                out[key] = number
+                eligible[key].append(number)
+        elif out[key] is not None:
+            following = queue.pop_head(key)
+            out[key] = following
+            if following is not None:
+                eligible[key].append(following)
+        assert len(queue) == sum(len(pushed[k]) - len(eligible[k]) + (out[k] is not None) for k in "abc")
+    for key in "abc":
+        while out[key] is not None:
+            out[key] = queue.pop_head(key)
+            if out[key] is not None:
+                eligible[key].append(out[key])  # type: ignore[arg-type]
+        assert eligible[key] == pushed[key]
+    assert len(queue) == 0
