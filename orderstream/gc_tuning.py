@@ -1,6 +1,6 @@
-"""Garbage-collector settings for the long-running pipeline processes.
+"""Garbage-collector settings for the bridge process (``orderstream bridge``).
 
-A bridge or worker keeps tens of thousands of records in flight, and each one lives long enough to be
+The bridge keeps tens of thousands of records in flight, and each one lives long enough to be
 promoted to the oldest generation. With CPython's default thresholds (700, 10, 10) that churn set off full
 collections over every object in the process, the interpreter's own and the libraries' (botocore's service
 models, aiokafka, faust) included, many times a second. py-spy showed the cost landing wherever an allocation
@@ -15,7 +15,9 @@ same code takes under 1 µs on its own.
   still only looks at recent objects; reference cycles are still collected, a little later.
 
 Measured with the bridge on 60 000 events into the instant endpoint (``bench/bridge.py``'s set-up, two runs
-each): 13 700 / 15 000 events/s with the defaults, 16 200 / 17 000 with both changes.
+each): 13 700 / 15 000 events/s with the defaults, 16 200 / 17 000 with both changes. The faust worker
+holds few records at a time and showed no change beyond noise (``bench/streams.py``, 50 000 events), so it
+keeps the defaults.
 """
 
 from __future__ import annotations
