@@ -3,7 +3,7 @@
 The bridge keeps tens of thousands of records in flight, and each one lives long enough to be
 promoted to the oldest generation. With CPython's default thresholds (700, 10, 10) that churn set off full
 collections over every object in the process, the interpreter's own and the libraries' (botocore's service
-models, aiokafka, faust) included, many times a second. py-spy showed the cost landing wherever an allocation
+models, aiokafka) included, many times a second. py-spy showed the cost landing wherever an allocation
 tripped a collection; timing the bridge's rule selection in a running bridge gave 6.1 µs per event where the
 same code takes under 1 µs on its own.
 
