@@ -8,9 +8,8 @@
    ``--repeats`` times; the medians are reported. Target ratio ≥ 0.9. Both runs are CPU-bound here, so the
    CPU the ceiling's client spends per event and the CPU of the least work any bridge adds (fetch, decode,
    re-encode: ``fetch_and_decode_floor``) are reported too, with the ratio those two alone would allow.
-   The same comparison is then made with
-   the endpoint holding each answer ``--answer-delay-ms`` (default 20 ms, a stand-in for a network round
-   trip): there the requests in flight, not the CPU, set the pace.
+   The same comparison is then made with the endpoint holding each answer ``--answer-delay-ms`` (default
+   20 ms, a stand-in for a network round trip): there the requests in flight, not the CPU, set the pace.
 2. Latency: produce at a fixed rate (default 1 000 events/s) and measure produce → arrival in SQS (the
    queue's SentTimestamp) through moto (EventBridge rule → SQS target), p50/p99. When moto cannot keep up
    with that rate (latency grows over the run), the lower ``--moto-rates`` are tried, highest first, and

@@ -94,7 +94,6 @@ def _count_unless_sending(name: str) -> property:
     def read(queue: Queue) -> int:
         return 0 if getattr(_sending, "active", False) else int(count(queue))
 
-    read.__wrapped__ = count  # type: ignore[attr-defined]
     return property(read)
 
 
