@@ -40,6 +40,10 @@ HIGH_VALUE: Final = "orders.high-value"
 ALL_TOPICS: Final[tuple[str, ...]] = (*SOURCE_TOPICS, ORDER_LIFECYCLE, LOYALTY_EVENTS, HIGH_VALUE, DLQ)
 
 SCHEMA_VERSION: Final = 1
+MAX_INT: Final = 2**53
+"""Largest integer the pipeline stores or sums (sequence, amounts, quantities, schema_version): every JSON
+parser represents it exactly, and sums of a few thousand of them stay within 64 bits. Anything larger (or
+below the field's minimum) is a schema violation, so no single record can overflow a stage."""
 MAX_EVENT_BYTES: Final = 256 * 1024
 """Largest value accepted; anything bigger is a schema violation (oversized), never parsed."""
 
@@ -78,7 +82,7 @@ def parse_utc(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-Cents = Annotated[StrictInt, Field(ge=0, description="integer cents, never a float")]
+Cents = Annotated[StrictInt, Field(ge=0, le=MAX_INT, description="integer cents, never a float")]
 NonEmpty = Annotated[StrictStr, Field(min_length=1)]
 Currency = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 
@@ -91,7 +95,7 @@ class _Open(BaseModel):
 
 class LineItem(_Open):
     sku: NonEmpty
-    quantity: Annotated[StrictInt, Field(ge=1)]
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_INT)]
     unit_price_cents: Cents
 
 
@@ -129,7 +133,7 @@ class _Envelope(_Open):
     occurred_at: Annotated[StrictStr, Field(json_schema_extra={"format": "date-time"})]
     order_id: NonEmpty
     customer_id: NonEmpty
-    sequence: Annotated[StrictInt, Field(ge=1)]
+    sequence: Annotated[StrictInt, Field(ge=1, le=MAX_INT)]
 
     @field_validator("event_id")
     @classmethod
@@ -248,7 +252,7 @@ def parse_document(doc: Any) -> Event | ParseError:
     if not isinstance(doc, dict):
         return ParseError("schema_violation", f"envelope must be a JSON object, got {type(doc).__name__}")
     version = doc.get("schema_version")
-    if type(version) is int and version > SCHEMA_VERSION:
+    if type(version) is int and SCHEMA_VERSION < version <= MAX_INT:
         return ParseError(
             "unsupported_version", f"schema_version {version} is newer than supported {SCHEMA_VERSION}"
         )

@@ -132,3 +132,46 @@ def test_schema_command_writes_the_schema(tmp_path: Path) -> None:
     out = tmp_path / "schema.json"
     subprocess.run([sys.executable, "-m", "orderstream.cli", "schema", "-o", str(out)], check=True)
     assert json.loads(out.read_text()) == contract.envelope_json_schema()
+
+
+# --------------------------------------------------------------------------------------------- bounds
+
+BIG = 2**64 - 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "kind"),
+    [
+        ({"sequence": BIG}, "schema_violation"),
+        ({"sequence": contract.MAX_INT + 1}, "schema_violation"),
+        ({"data": {"amount_cents": 10**19, "currency": "EUR", "payment_id": "p"}}, "schema_violation"),
+        (
+            {"data": {"amount_cents": contract.MAX_INT + 1, "currency": "EUR", "payment_id": "p"}},
+            "schema_violation",
+        ),
+        ({"schema_version": contract.MAX_INT + 1}, "schema_violation"),
+        ({"schema_version": 2}, "unsupported_version"),
+    ],
+)
+def test_integers_out_of_the_contracts_range_are_schema_violations(
+    overrides: dict[str, object], kind: str
+) -> None:
+    result = parse_event(orjson.dumps(envelope(**overrides)))
+    assert isinstance(result, ParseError)
+    assert result.kind == kind
+
+
+def test_schema_version_wider_than_64_bits_is_a_schema_violation() -> None:
+    raw = orjson.dumps(envelope()).replace(b'"schema_version":1', b'"schema_version":99999999999999999999')
+    result = parse_event(raw)
+    assert isinstance(result, ParseError) and result.kind == "schema_violation"
+
+
+def test_the_largest_bounded_integers_are_accepted_and_round_trip() -> None:
+    doc = envelope(
+        sequence=contract.MAX_INT,
+        data={"amount_cents": contract.MAX_INT, "currency": "EUR", "payment_id": "p"},
+    )
+    event = parse_event(orjson.dumps(doc))
+    assert isinstance(event, contract.PaymentCaptured)
+    assert orjson.loads(event.to_bytes())["sequence"] == contract.MAX_INT
