@@ -159,13 +159,11 @@ def produce(
 def worker() -> None:
     """Run the faust agents named by ORDERSTREAM_AGENTS (default: sequencer, router, loyalty)."""
     from orderstream.settings import WorkerSettings, load
-    from streams.app import build
-    from streams.worker import Worker
+    from streams.worker import Worker, build
 
-    streams = build(load(WorkerSettings))
-    asyncio.run(streams.create_topics())
-    settings = streams.settings
-    Worker(streams.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    rt = build(load(WorkerSettings))
+    asyncio.run(rt.create_topics())
+    Worker(rt.app, loglevel=rt.settings.log_level, quiet=True).execute_from_commandline()
 
 
 loyalty_app = typer.Typer(no_args_is_help=True, help="Loyalty balances (asks a running worker).")

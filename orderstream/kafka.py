@@ -20,6 +20,8 @@ from orderstream.domain import contract
 from orderstream.errors import ConfigError
 from orderstream.settings import KafkaSettings
 
+TOPIC_DEFAULTS: dict[str, str] = {"message.timestamp.type": "LogAppendTime"}
+
 
 class _MskIamTokenProvider(AbstractTokenProvider):  # type: ignore[misc]
     """OAUTHBEARER tokens for MSK IAM, signed with the task role's credentials."""
@@ -66,6 +68,32 @@ def connection_options(settings: KafkaSettings) -> dict[str, Any]:
     return opts
 
 
+def faust_broker_urls(settings: KafkaSettings) -> list[str]:
+    """The bootstrap servers as faust broker URLs."""
+    return [f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",") if host.strip()]
+
+
+def faust_credentials(settings: KafkaSettings) -> Any:
+    """faust credentials for TLS, SCRAM or MSK IAM (None for plaintext), validated as for aiokafka."""
+    import faust
+
+    opts = connection_options(settings)  # the same checks as every aiokafka client
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return None
+    context = opts["ssl_context"]
+    mechanism = opts.get("sasl_mechanism")
+    if mechanism == "OAUTHBEARER":
+        return faust.OAuthCredentials(oauth_cb=opts["sasl_oauth_token_provider"], ssl_context=context)
+    if mechanism is not None:
+        return faust.SASLCredentials(
+            username=opts["sasl_plain_username"],
+            password=opts["sasl_plain_password"],
+            mechanism=mechanism,
+            ssl_context=context,
+        )
+    return faust.SSLCredentials(context)
+
+
 def producer(settings: KafkaSettings, **overrides: Any) -> AIOKafkaProducer:
     """An idempotent, acks=all producer (the only kind orderstream uses)."""
     opts = {"acks": "all", "enable_idempotence": True, "linger_ms": 5, **overrides}
@@ -97,16 +125,22 @@ async def create_topics(
     replication_factor: int | None = None,
     configs: dict[str, str] | None = None,
 ) -> tuple[list[str], list[str]]:
-    """Create topics that are missing; return (created, already_there). Co-partitioning: same count for all."""
+    """Create topics that are missing; return (created, already_there). Co-partitioning: same count for all.
+
+    Every topic the project creates stamps its records with the broker's clock (``LogAppendTime``): the
+    sequencer's stream time is the time an event entered the platform, monotonic per partition and never
+    taken from a producer's clock (``docs/streams.md``, "Time").
+    """
     count = partitions or settings.topic_partitions
     rf = replication_factor or settings.topic_replication_factor
+    configs = {**TOPIC_DEFAULTS, **(configs or {})}
     client = admin(settings)
     await client.start()
     try:
         existing = set(await client.list_topics())
         wanted = [n for n in dict.fromkeys(names) if n not in existing]
         if wanted:
-            new = [NewTopic(n, count, rf, topic_configs=configs or {}) for n in wanted]
+            new = [NewTopic(n, count, rf, topic_configs=configs) for n in wanted]
             with contextlib.suppress(TopicAlreadyExistsError):  # a concurrent creator won the race
                 await client.create_topics(new)
         return wanted, sorted(set(names) & existing)

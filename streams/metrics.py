@@ -72,21 +72,20 @@ def counter_families(counts: Mapping[str, int]) -> list[CounterMetricFamily]:
     return families
 
 
-def consumer_lag(app: Any) -> dict[tuple[str, int], int]:
-    """High watermark minus committed offset for each assigned partition (changelogs included)."""
-    consumer = getattr(app, "_consumer", None)
-    if consumer is None:
+def consumer_lag(rt: Any) -> dict[tuple[str, int], int]:
+    """End offset (as of the last fetch) minus committed position for each partition the data plane owns."""
+    plane = getattr(rt, "plane", None)
+    consumer = getattr(rt.app, "_consumer", None)
+    if plane is None or consumer is None:
         return {}
     out = {}
-    for tp in sorted(consumer.assignment()):
-        try:
-            high = consumer.highwater(tp)
-        except Exception:
-            continue
-        if high is None:
-            continue
-        committed = consumer._committed_offset.get(tp) or 0
-        out[(tp.topic, tp.partition)] = max(0, int(high) - int(committed))
+    for runner in list(plane.runners.values()):
+        for tp in runner.tps.values():
+            state = consumer.fetch_state(tp)
+            if state is None:
+                continue
+            committed = runner.committed.get(tp, state.position)
+            out[(tp.topic, tp.partition)] = max(0, state.end - committed)
     return out
 
 
@@ -101,12 +100,35 @@ class StreamsCollector(Collector):
         lag = GaugeMetricFamily(
             f"{PREFIX}consumer_lag", "High watermark minus committed offset", labels=["topic", "partition"]
         )
-        for (topic, partition), value in consumer_lag(self._streams.app).items():
+        for (topic, partition), value in consumer_lag(self._streams).items():
             lag.add_metric([topic, str(partition)], value)
         yield lag
+        yield from stream_time_families(self._streams)
         uptime = GaugeMetricFamily(f"{PREFIX}uptime_seconds", "Seconds since the worker started")
         uptime.add_metric([], time.time() - self._streams.counters.started)
         yield uptime
+
+
+def stream_time_families(rt: Any) -> Iterator[Any]:
+    """Per partition: how far behind the clock its watermark is, and how far apart its inputs are."""
+    plane = getattr(rt, "plane", None)
+    behind = GaugeMetricFamily(
+        f"{PREFIX}watermark_lag_seconds",
+        "Wall clock minus the partition's stream-time watermark (how far behind its inputs are read)",
+        labels=["partition"],
+    )
+    spread = GaugeMetricFamily(
+        f"{PREFIX}input_lag_seconds",
+        "Stream time between the furthest-read and the least-read co-partitioned input",
+        labels=["partition"],
+    )
+    gaps = GaugeMetricFamily(f"{PREFIX}open_gaps", "Orders holding events behind a gap", labels=["partition"])
+    for number, status in (plane.status() if plane is not None else {}).items():
+        if status["watermark_lag_s"] is not None:
+            behind.add_metric([number], status["watermark_lag_s"])
+        spread.add_metric([number], status["input_lag_s"])
+        gaps.add_metric([number], status["open_gaps"])
+    yield from (behind, spread, gaps)
 
 
 class StreamMetrics:

@@ -1,12 +1,13 @@
 """A RocksDB table store (via rocksdict) that files each key under its customer's partition.
 
-faust's RocksDB store picks the partition database from the record being processed, which is wrong inside a
-batch (``take_events``) and absent in a timer. Our tables already know each key's partition (the customer's,
-see :class:`streams.app.CustomerPartitionedTable`), so this store asks the table instead.
+faust's RocksDB store picks the partition database from the record being processed, which is absent when the
+data plane writes a batch's changes. Our tables know each key's partition (the customer's, see
+:class:`streams.tables.CustomerPartitionedTable`), so this store asks the table instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, cast
 
 from faust.stores import STORES
@@ -33,6 +34,10 @@ class CustomerPartitionedRocksDBStore(RocksDBStore):
     def _del(self, key: bytes) -> None:
         self._key_index.pop(key, None)
         self._db_for_partition(self._partition(key)).delete(key)
+
+    def rows_of(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
+        """The ``(key, value)`` pairs stored for one partition (its own database)."""
+        yield from self._visible_items(self._db_for_partition(partition))
 
 
 STORES.aliases[URL_SCHEME] = f"{__name__}:CustomerPartitionedRocksDBStore"

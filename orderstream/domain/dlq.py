@@ -6,6 +6,7 @@ A DLQ record keeps the original key and value bytes untouched; what went wrong t
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -86,3 +87,22 @@ def _int(text: str | None) -> int:
         return int(text) if text is not None else -1
     except ValueError:
         return -1
+
+
+H_TRUNCATED = "orderstream.truncated"
+H_ORIGINAL_SIZE = "orderstream.original_size"
+H_ORIGINAL_SHA256 = "orderstream.original_sha256"
+
+
+def truncated(value: bytes, limit: int) -> tuple[bytes, Headers]:
+    """A value too large for the DLQ, cut to ``limit`` bytes, and the headers that say so.
+
+    The DLQ record still names its source topic, partition and offset, where the whole value stays for the
+    topic's retention; the size and SHA-256 let an operator check a copy fetched from there.
+    """
+    headers: Headers = [
+        (H_TRUNCATED, b"true"),
+        (H_ORIGINAL_SIZE, str(len(value)).encode()),
+        (H_ORIGINAL_SHA256, hashlib.sha256(value).hexdigest().encode()),
+    ]
+    return value[: max(0, limit)], headers

@@ -233,9 +233,11 @@ async def read_topic(
 
 
 async def ledgers_from_changelog(settings: KafkaSettings, group: str) -> dict[str, dict[str, Any]]:
-    """Each customer's loyalty summary, read from the loyalty table's changelog (last value per key)."""
+    """Each customer's loyalty summary, read from the loyalty table's changelog (last committed value per key:
+    the changelog is written in transactions, and an aborted write, such as a fenced worker's, never counts)."""
     last: dict[bytes, bytes | None] = {}
-    for record in await read_topic(settings, f"{group}-loyalty-ledger-changelog"):
+    changelog = f"{group}-loyalty-ledger-changelog"
+    for record in await read_topic(settings, changelog, isolation_level="read_committed"):
         last[record.key] = record.value
     return {
         key.decode(): CustomerLedger.from_dict(orjson.loads(value)).summary()

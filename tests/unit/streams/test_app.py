@@ -7,7 +7,8 @@ from pathlib import Path
 from faust.types.tuples import TP
 
 from orderstream.settings import WorkerSettings
-from streams.app import LeanMonitor, build
+from streams.app import LeanMonitor
+from streams.worker import build
 
 
 def test_the_worker_monitor_records_when_a_partition_last_fed_a_stream_and_keeps_no_per_record_stats(
