@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import orjson
 
-from orderstream.domain import contract, ledger
+from orderstream.domain import contract
 from orderstream.domain.contract import Event, ParseError, parse_event
-from orderstream.domain.ledger import CustomerLedger
+from orderstream.domain.ledger import CustomerLedger, LedgerChanges
 from streams.stages.batch import Batch, RecordLike, StateView
 from streams.stages.keys import partition_of
 
 STAGE = "loyalty"
 TABLE = "loyalty-ledger"
+WORKING = "loyalty-ledger/working"
+"""Where a batch keeps the customers' :class:`LedgerChanges` until it is sealed."""
 
 
 def decode_ledger(raw: bytes) -> CustomerLedger:
@@ -55,16 +57,26 @@ class LoyaltyStage:
         """One event released by the sequencer (read back from ``order-lifecycle``, or fused in memory)."""
         batch.counts["loyalty.in"] += 1
         key = event.customer_id.encode()
-        before = self.ledgers.lookup(batch, key) or CustomerLedger(event.customer_id)
-        after, derived = ledger.apply(before, event)
-        if after is not before:
-            batch.changes(TABLE)[key] = after
+        working = batch.changes(WORKING)
+        changes = working.get(key)
+        if changes is None:
+            current = self.ledgers.get(key) or CustomerLedger(event.customer_id)
+            changes = working[key] = LedgerChanges(current)
+        derived = changes.apply(event)
         for loyalty_event in derived:
             batch.send(contract.LOYALTY_EVENTS, key, loyalty_event.to_bytes())
         if derived:
             batch.counts["loyalty.out"] += len(derived)
 
     def seal(self, batch: Batch) -> None:
+        """The batch's ledgers, one write per customer that changed."""
+        working = batch.pending.pop(WORKING, {})
+        changed = batch.changes(TABLE)
+        for key, changes in working.items():
+            before = self.ledgers.get(key)
+            after = changes.ledger()
+            if after is not before:
+                changed[key] = after
         self.ledgers.seal(batch)
 
     def committed(self, batch: Batch) -> None:

@@ -41,8 +41,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def reset_topics(settings: KafkaSettings, names: Iterable[str] = contract.ALL_TOPICS) -> None:
-    """Delete and recreate ``names`` (co-partitioned, ``settings.topic_partitions`` each)."""
+async def reset_topics(
+    settings: KafkaSettings,
+    names: Iterable[str] = contract.ALL_TOPICS,
+    configs: dict[str, dict[str, str]] | None = None,
+) -> None:
+    """Delete and recreate ``names`` (co-partitioned, ``settings.topic_partitions`` each); ``configs`` per
+    topic override the project's topic defaults."""
     names = list(names)
     admin = kafka.admin(settings)
     await admin.start()
@@ -57,9 +62,13 @@ async def reset_topics(settings: KafkaSettings, names: Iterable[str] = contract.
             await asyncio.sleep(0.2)
     finally:
         await admin.close()
+    configs = configs or {}
+    plain = [n for n in names if n not in configs]
     for _ in range(50):  # the controller may need a moment before the names are free again
         try:
-            await kafka.create_topics(settings, names)
+            await kafka.create_topics(settings, plain)
+            for name, topic_configs in configs.items():
+                await kafka.create_topics(settings, [name], configs=topic_configs)
             break
         except Exception:
             await asyncio.sleep(0.3)
@@ -128,6 +137,25 @@ class Worker:
             self.proc.kill()
             self.proc.wait()
             raise
+
+
+def wait_ready(worker: Worker, budget_s: float = 60) -> dict[str, Any]:
+    """Wait until the worker's ``/health`` says it is ready (partitions assigned, recovered and running)."""
+    import json
+    import urllib.request
+
+    deadline = time.monotonic() + budget_s
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{worker.url}/health", timeout=2) as resp:
+                body = json.loads(resp.read())
+            if body.get("ready"):
+                return body
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"worker not ready after {budget_s}s: {body}")
 
 
 def group_of(app_id: str, agents: str = "sequencer,router,loyalty") -> str:

@@ -397,3 +397,51 @@ def test_sequencer_then_ledger_absorbs_disorder_within_the_reorder_window(data: 
         for released in outcome.released:
             ledger, _ = apply(ledger, released.event)
     assert ledger == clean
+
+
+def test_derived_events_are_the_validated_events_byte_for_byte() -> None:
+    """Derived events skip validation (their fields are computed here); they equal validated ones exactly."""
+    import orjson
+
+    from orderstream.domain.contract import LoyaltyEvent, ParseError, parse_event
+    from orderstream.synth import Workload, generate
+
+    customers: dict[str, CustomerLedger] = {}
+    derived = []
+    for record in generate(Workload(events=3000, customers=50, seed=3)):
+        event = parse_event(record.value)
+        assert not isinstance(event, ParseError)
+        before = customers.get(event.customer_id) or CustomerLedger(event.customer_id)
+        customers[event.customer_id], out = apply(before, event)
+        derived += out
+    assert len(derived) > 100
+    for event in derived:
+        validated = LoyaltyEvent.model_validate(orjson.loads(event.to_bytes()))
+        assert validated.to_bytes() == event.to_bytes()
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_ledger_changes_give_what_apply_gives_one_event_at_a_time(data: st.DataObject) -> None:
+    """The batch form (copy once, update in place) is the same function as :func:`apply`, handed-out ledgers
+    never change afterwards, and ledgers it hands out carry the right totals."""
+    from orderstream.domain.ledger import LedgerChanges
+
+    per_order = data.draw(customer_orders())
+    stream = data.draw(interleaved_with_replays(per_order))
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=4)))
+    expected, expected_events = run(stream)
+    changes = LedgerChanges(CustomerLedger("c-1"))
+    emitted: list[LoyaltyEvent] = []
+    handed_out: list[tuple[CustomerLedger, dict[str, object]]] = []
+    for i, event in enumerate(stream):
+        if i in cuts:
+            snapshot = changes.ledger()
+            handed_out.append((snapshot, snapshot.to_dict()))
+        emitted += changes.apply(event)
+    result = changes.ledger()
+    assert result == expected and result.summary() == expected.summary()
+    assert [e.to_bytes() for e in emitted] == [e.to_bytes() for e in expected_events]
+    for snapshot, frozen in handed_out:
+        assert snapshot.to_dict() == frozen
+        assert CustomerLedger.from_dict(frozen).summary() == snapshot.summary()
