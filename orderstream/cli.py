@@ -318,38 +318,67 @@ replay_app = typer.Typer(no_args_is_help=True, help="Replay/backfill: move a con
 app.add_typer(replay_app, name="replay")
 
 
-@replay_app.command("loyalty")
-def replay_loyalty(
-    to_offset: Annotated[int | None, typer.Option(help="every partition to this offset")] = None,
-    to_time: Annotated[
-        str | None, typer.Option(help="first record at/after: ISO 8601 or an age (2h)")
-    ] = None,
-    to_earliest: Annotated[bool, typer.Option("--to-earliest", help="the oldest record kept")] = False,
-    app_id: Annotated[str | None, typer.Option(help="ORDERSTREAM_APP_ID of the loyalty service")] = None,
-    group: Annotated[str | None, typer.Option(help="consumer group (default <app id>-loyalty)")] = None,
-    execute: Annotated[
-        bool, typer.Option("--execute", help="commit the new offsets (default: dry run)")
-    ] = False,
-) -> None:
-    """Re-read order-lifecycle into loyalty from an offset or a time; shows what would move unless --execute."""
+_TO_OFFSET = typer.Option(help="every partition to this offset")
+_TO_TIME = typer.Option(help="first record at/after: ISO 8601 or an age (2h)")
+_TO_EARLIEST = typer.Option("--to-earliest", help="the oldest record kept")
+_EXECUTE = typer.Option("--execute", help="commit the new offsets (default: dry run)")
+
+
+def _replay(stage: str, topics: list[str], group: str | None, app_id: str | None, *, to_offset: int | None,
+            to_time: str | None, to_earliest: bool, execute: bool) -> None:  # fmt: skip
     from orderstream import replay
     from orderstream.dlq_tools import parse_when
-    from orderstream.domain import contract
     from orderstream.settings import WorkerSettings, load
 
     settings = load(WorkerSettings)
     target = replay.Target(
         offset=to_offset, at=parse_when(to_time) if to_time else None, earliest=to_earliest
     )
-    group = group or f"{app_id or settings.app_id}-loyalty"
-    moves = asyncio.run(replay.plan(settings, group, [contract.ORDER_LIFECYCLE], target))
+    group = group or f"{app_id or settings.app_id}-{stage}"
+    moves = asyncio.run(replay.plan(settings, group, topics, target))
     for line in replay.describe(group, moves):
         typer.echo(line)
     if not execute:
-        typer.echo("dry run: nothing changed (add --execute with the loyalty workers stopped)")
+        typer.echo(f"dry run: nothing changed (add --execute with the {stage} workers stopped)")
         return
     asyncio.run(replay.apply(settings, group, moves))
-    typer.echo(f"committed; start the loyalty workers of {group} to replay")
+    typer.echo(f"committed; start the {stage} workers of {group} to replay")
+
+
+@replay_app.command("loyalty")
+def replay_loyalty(
+    to_offset: Annotated[int | None, _TO_OFFSET] = None,
+    to_time: Annotated[str | None, _TO_TIME] = None,
+    to_earliest: Annotated[bool, _TO_EARLIEST] = False,
+    app_id: Annotated[str | None, typer.Option(help="ORDERSTREAM_APP_ID of the loyalty service")] = None,
+    group: Annotated[str | None, typer.Option(help="consumer group (default <app id>-loyalty)")] = None,
+    execute: Annotated[bool, _EXECUTE] = False,
+) -> None:
+    """Re-read order-lifecycle into loyalty from an offset or a time; shows what would move unless --execute."""
+    from orderstream.domain import contract
+
+    _replay("loyalty", [contract.ORDER_LIFECYCLE], group, app_id, to_offset=to_offset, to_time=to_time,
+            to_earliest=to_earliest, execute=execute)  # fmt: skip
+
+
+@replay_app.command("sequencer")
+def replay_sequencer(
+    to_time: Annotated[str | None, _TO_TIME] = None,
+    to_earliest: Annotated[bool, _TO_EARLIEST] = False,
+    app_id: Annotated[str | None, typer.Option(help="ORDERSTREAM_APP_ID of the sequencer service")] = None,
+    group: Annotated[
+        str | None,
+        typer.Option(help="consumer group (default <app id>-sequencer; all-in-one: <app id>-worker)"),
+    ] = None,
+    execute: Annotated[bool, _EXECUTE] = False,
+) -> None:
+    """Re-read the sources into the sequencer from a time: every source partition starts at its first record
+    at or after it, so the inputs merge on stream time as they did live (no --to-offset: the same offset
+    number is a different moment on each source topic)."""
+    from orderstream.domain import contract
+
+    _replay("sequencer", list(contract.SOURCE_TOPICS), group, app_id, to_offset=None, to_time=to_time,
+            to_earliest=to_earliest, execute=execute)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------ demo

@@ -50,6 +50,7 @@ def register(rt: Runtime) -> None:
         body: dict[str, Any] = dict(sorted(rt.counters.counts.items()))
         if rt.plane is not None:
             body["partitions"] = rt.plane.status()
+            body["plane.seconds"] = {phase: round(t, 6) for phase, t in sorted(rt.plane.seconds.items())}
         return self.json(body)
 
     prometheus = stream_metrics.attach(rt)

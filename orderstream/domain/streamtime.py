@@ -6,10 +6,13 @@ is the model:
 
 - the inputs of one partition number (``orders``/``payments``/``shipments`` partition *p*) are merged in
   timestamp order: the next record taken is the one with the earliest timestamp among the inputs' heads;
-- an input with data on the broker that has not been fetched yet blocks the merge (the merge *idles*
-  rather than run ahead of it), because its next record may be earlier than every head;
-- an input that is caught up (its position reached the end at a recent fetch) does not block: it has nothing
-  older to deliver, and whatever arrives next is appended after that fetch.
+- a record is taken only once every other input has been read past its timestamp: an input with data on
+  the broker that has not been fetched yet blocks the merge (the merge *idles* rather than run ahead of it);
+  an input that is caught up (its position reached the end at a recent fetch) has nothing older than that
+  fetch to deliver, so it blocks only records stamped after it (less a grace).
+
+The merged order is therefore the timestamp order (ties in input order) whatever the fetch timing: live or
+behind a backlog, and again when a partition is re-read after a crash.
 
 :meth:`Merger.stream_time` is the largest timestamp taken so far. :meth:`Merger.watermark` is the time up to
 which *every* input has been read: an event held since ``t`` may wait out its timeout only once the watermark
@@ -30,9 +33,10 @@ from typing import Final, Generic, TypeVar
 
 T = TypeVar("T")
 
-CAUGHT_UP_GRACE: Final = 1.0
-"""Seconds subtracted from a caught-up input's last fetch when it bounds the watermark: covers the fetch's
-own latency and clock skew between the broker (which stamps LogAppendTime) and this worker."""
+CAUGHT_UP_GRACE: Final = 0.2
+"""Seconds subtracted from a caught-up input's last fetch when it bounds the merge: covers the fetch's own
+latency and clock skew between the brokers (which stamp LogAppendTime) and this worker. Live records wait
+this long, plus up to one fetch, before they are merged."""
 
 FRESH_FOR: Final = 5.0
 """Seconds a "caught up" answer stays valid. An input whose last fetch is older (a slow or unreachable
@@ -110,21 +114,27 @@ class Merger(Generic[T]):
         return len(self._inputs[name].buffered)
 
     def take(self, limit: int, now: float) -> list[T]:
-        """Up to ``limit`` items in merged order, stopping where an input with unfetched data could hold
-        an earlier record (the merge idles there until it is fetched)."""
+        """Up to ``limit`` items in merged order: each only once every other input has been read past its
+        timestamp (or, caught up, was fetched after it less the grace). The order is therefore the
+        timestamp order whatever the fetch timing, live or in a backlog, and a replay re-reads a partition's
+        records in the order they were first processed."""
         taken: list[T] = []
         inputs = list(self._inputs.values())
         while len(taken) < limit:
             head: _Input[T] | None = None
             for state in inputs:
-                if state.buffered:
-                    if head is None or state.buffered[0][0] < head.buffered[0][0]:
-                        head = state
-                elif not state.caught_up(now):
-                    return taken  # idle: this input may still deliver something earlier
+                if state.buffered and (head is None or state.buffered[0][0] < head.buffered[0][0]):
+                    head = state
             if head is None:
                 return taken
-            timestamp, item = head.buffered.popleft()
+            timestamp = head.buffered[0][0]
+            for state in inputs:
+                if state is head or state.buffered:
+                    continue  # a buffered input's next record is no earlier than the head
+                bound = state.low_bound(now)
+                if bound is None or bound < timestamp:
+                    return taken  # idle: this input may still deliver something earlier
+            _, item = head.buffered.popleft()
             head.last_taken = timestamp
             if self._stream_time is None or timestamp > self._stream_time:
                 self._stream_time = timestamp

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +89,8 @@ class DataPlane:
         self._stopped = False
         self.degraded: dict[int, str] = {}
         self.last_retry: str | None = None
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+        """Time spent per phase (decide, send, commit, store), summed over batches."""
 
     # ------------------------------------------------------------------------------------ wiring
 
@@ -217,8 +219,13 @@ class DataPlane:
 
     # ------------------------------------------------------------------------------------ batches
 
+    def timed(self, phase: str, seconds: float) -> None:
+        """Time spent per phase, summed (``plane.seconds`` in ``/counters``; the bench divides)."""
+        self.seconds[phase] += seconds
+
     def store(self, runner: PartitionRunner, batch: Batch, sent: Sent) -> None:
         """A batch is committed: put its table changes in the local stores, count what it did."""
+        started = time.perf_counter()
         for name, writes in batch.writes.items():
             table = self.config.tables[name]
             data = table.data
@@ -232,6 +239,11 @@ class DataPlane:
         self.counters.update(batch.counts)
         self.counters["plane.batches"] += 1
         self.counters["plane.records"] += batch.records_in
+        self.counters["plane.outputs"] += len(batch.outputs) + len(batch.dead_letters)
+        self.counters["plane.state_writes"] += sum(len(w) for w in batch.writes.values())
+        self.timed("send", sent.send_seconds)
+        self.timed("commit", sent.commit_seconds)
+        self.timed("store", time.perf_counter() - started)
         if not self.config.exactly_once:
             for topic, offset in batch.positions.items():
                 self._pending_commit[runner.tps[topic]] = offset

@@ -82,9 +82,11 @@ class PartitionRunner:
                 self._wake.clear()
                 while not self._stopping:
                     self.plane.update_fetch_state(self)
+                    started = time.perf_counter()
                     batch = self.flow.next_batch(BATCH_MAX, time.time())
                     if batch is None:
                         break
+                    self.plane.timed("decide", time.perf_counter() - started)
                     await self._write(batch)
                     self.plane.relieve(self)
         except Fenced as exc:

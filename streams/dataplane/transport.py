@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from streams.dataplane.plane import DataPlane
 
 URL_SCHEME = "orderstream"
+FETCH_MAX_WAIT_MS = 100
 
 
 class FetchState:
@@ -48,8 +49,11 @@ class PlaneConsumerThread(AIOKafkaConsumerThread):
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        # Set before start(): the fetcher is built with it. Outputs and changelogs are transactional.
+        # Set before start(): the fetcher is built with them. Outputs and changelogs are transactional; and
+        # a quiet partition's fetch answers every FETCH_MAX_WAIT_MS, which is how soon the stream-time merge
+        # learns it has nothing older than a record waiting on another input.
         consumer._isolation_level = "read_committed"
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
         return consumer
 
     async def commit_positions(self, offsets: dict[TopicPartition, int]) -> None:

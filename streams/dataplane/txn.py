@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,10 @@ class Sent:
 
     changelog_offsets: Mapping[str, int] = field(default_factory=dict)
     self_read: Mapping[TopicPartition, int] = field(default_factory=dict)
+    send_seconds: float = 0.0
+    """Handing the records to the producer (record batches built, queued)."""
+    commit_seconds: float = 0.0
+    """Waiting for the broker: acknowledgements, offsets and the transaction's commit."""
 
 
 class PartitionProducer:
@@ -126,7 +131,9 @@ class PartitionProducer:
         except FENCED_ERRORS as exc:
             raise Fenced(f"{self.transactional_id}: {exc}") from exc
         try:
+            started = time.perf_counter()
             futures, last = await self._send_all(batch)
+            sent_at = time.perf_counter()
             results = await asyncio.gather(*futures)
             # A fused worker reads its own releases in memory; its group's position on that topic moves past
             # them (and the commit marker that follows: this producer is the partition's only writer).
@@ -152,7 +159,8 @@ class PartitionProducer:
             for table, topic in self._changelogs.items()
             if topic in last
         }
-        return Sent(changelog_offsets, self_read)
+        done = time.perf_counter()
+        return Sent(changelog_offsets, self_read, sent_at - started, done - sent_at)
 
     async def _send_all(self, batch: Batch) -> tuple[list[Any], dict[str, tuple[int, int]]]:
         """Hand every record of the batch to the producer in record batches; return their futures and, per

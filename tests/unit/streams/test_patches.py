@@ -1,12 +1,10 @@
-"""The faust changes of :mod:`streams.patches`: the inline record hand-over against a real ``mode`` service
+"""The faust change of :mod:`streams.patches`: the inline record hand-over against a real ``mode`` service
 (same results as faust's race of delivery against a flow suspension, whether the delivery blocks or not),
-and the exactly_once shutdown commit against fake transactional producers."""
+and the version fence."""
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
-from types import SimpleNamespace
 from typing import Any
 
 from mode import Service
@@ -117,112 +115,11 @@ def test_a_delivery_that_fails_at_once_raises_its_error() -> None:
     asyncio.run(scenario())
 
 
-class FakeTransactionalProducer:
-    """An aiokafka transactional producer as faust's commit path uses it: records what it was asked."""
+def test_apply_refuses_a_faust_or_mode_it_was_not_written_for(monkeypatch: Any) -> None:
+    import pytest
 
-    def __init__(self, in_transaction: bool) -> None:
-        self.in_transaction = in_transaction
-        self._txn_manager = self
-        self.calls: list[object] = []
-
-    def is_in_transaction(self) -> bool:
-        return self.in_transaction
-
-    async def send_offsets_to_transaction(self, offsets: dict[str, int], group_id: str) -> None:
-        assert self.in_transaction, "aiokafka: Not in the middle of a transaction"
-        self.calls.append(("offsets", offsets, group_id))
-
-    async def commit_transaction(self) -> None:
-        self.calls.append("commit")
-        self.in_transaction = False
-
-    async def begin_transaction(self) -> None:
-        self.calls.append("begin")
-        self.in_transaction = True
-
-
-def _producers(**in_transaction: bool) -> Any:
-    producers = {tid: FakeTransactionalProducer(flag) for tid, flag in in_transaction.items()}
-    return SimpleNamespace(_transaction_producers=producers, _trn_locks=defaultdict(asyncio.Lock))
-
-
-def test_the_shutdown_commit_leaves_offsets_of_a_producer_without_a_transaction_uncommitted() -> None:
-    holder = _producers(open=True, ended=False)
-    offsets = {"open": {"tp-0": 5}, "ended": {"tp-1": 7}}
-    asyncio.run(patches._commit_transactions(holder, offsets, "g", start_new_transaction=False))
-    assert holder._transaction_producers["open"].calls == [("offsets", {"tp-0": 5}, "g"), "commit"]
-    assert holder._transaction_producers["ended"].calls == []
-
-
-def test_a_running_commit_still_commits_and_begins_the_next_transaction() -> None:
-    holder = _producers(a=True)
-    asyncio.run(patches._commit_transactions(holder, {"a": {"tp-0": 3}}, "g"))
-    assert holder._transaction_producers["a"].calls == [("offsets", {"tp-0": 3}, "g"), "commit", "begin"]
-
-
-def _record(offset: int, copies: int) -> Any:
-    """A faust record handed to ``copies`` streams, and the event they share (as faust's conductor does)."""
-    from faust.types.tuples import Message
-
-    message = Message("order-lifecycle", 0, offset, 0.0, None, None, b"k", b"v", None)
-    message.incref(copies)
-    return SimpleNamespace(message=message)
-
-
-def _consumer(*messages: Any) -> Any:
-    import weakref
-
-    return SimpleNamespace(_unacked_messages=weakref.WeakSet(messages))
-
-
-def test_a_rebalance_stops_waiting_for_a_record_whose_only_unprocessed_copy_was_dropped() -> None:
-    from mode.utils.queues import FlowControlEvent, ThrowableQueue
-
-    async def scenario() -> None:
-        flow = FlowControlEvent(initially_suspended=False)
-        router, loyalty = (ThrowableQueue(flow_control=flow, clear_on_resume=True) for _ in range(2))
-        done, waiting, untouched = _record(1, 2), _record(2, 2), _record(3, 2)
-        for event in (done, waiting, untouched):
-            router.put_nowait(event)
-            loyalty.put_nowait(event)
-        for _ in range(3):  # the router takes all three; it finishes the first and is still on the second
-            await router.get()
-        done.message.ack(None)
-        flow.suspend()
-        patches._clear(loyalty)  # the rebalance empties loyalty's buffer
-        consumer = _consumer(done.message, waiting.message, untouched.message)
-        patches._clean_unacked_messages(consumer)
-        # still held by the router, which has neither finished nor acknowledged it
-        assert set(consumer._unacked_messages) == {waiting.message, untouched.message}
-        untouched.message.ack(None)  # the router finishes the third
-        patches._clean_unacked_messages(consumer)
-        assert set(consumer._unacked_messages) == {waiting.message}
-        # never acknowledged in full, so never committed: the next owner reads them again
-        assert not done.message.acked and not untouched.message.acked
-
-    asyncio.run(scenario())
-
-
-def test_a_delivery_during_a_rebalance_is_given_up_instead_of_waiting_for_it_to_end() -> None:
-    from mode.utils.queues import FlowControlEvent, ThrowableQueue
-
-    async def scenario() -> None:
-        flow = FlowControlEvent(initially_suspended=False)
-        full = ThrowableQueue(maxsize=1, flow_control=flow, clear_on_resume=True)
-        full.put_nowait(_record(1, 1))
-        blocked = _record(2, 1)
-        put = asyncio.ensure_future(patches._put(full, blocked))
-        await asyncio.sleep(0.01)
-        assert not put.done()  # waiting for room in the buffer
-        flow.suspend()
-        patches._clear(full)  # the rebalance empties the buffer and cancels the waiting delivery
-        await asyncio.gather(put, return_exceptions=True)
-        assert put.cancelled() and full.empty()
-        late = _record(3, 1)
-        await asyncio.wait_for(patches._put(full, late), timeout=1)  # returns at once, delivering nothing
-        assert full.empty()
-        consumer = _consumer(blocked.message, late.message)
-        patches._clean_unacked_messages(consumer)
-        assert not set(consumer._unacked_messages)
-
-    asyncio.run(scenario())
+    monkeypatch.setattr(
+        patches, "_installed", lambda name: "0.16.0" if name == "faust-streaming" else "0.7.1"
+    )
+    with pytest.raises(patches.UnsupportedFaust, match=r"faust-streaming 0\.16\.0"):
+        patches.apply()
