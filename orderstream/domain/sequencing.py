@@ -1,7 +1,7 @@
 """The per-order sequencer: drop duplicates, reject conflicts, release events in ``sequence`` order.
 
-Pure and deterministic: :func:`accept` and :func:`expire` take the state, the input and the wall clock ``now``
-(seconds, passed by the caller) and return a new :class:`OrderState` plus an :class:`Outcome`. Nothing is
+Pure and deterministic: :func:`accept` and :func:`expire` take the state, the input and the clock ``now``
+(seconds of stream time, passed by the caller: see :mod:`orderstream.domain.streamtime`) and return a new :class:`OrderState` plus an :class:`Outcome`. Nothing is
 mutated and nothing is read from the environment, so the faust agent that owns the table and the timer stays a
 few lines long, and every rule here is tested without a broker. The rules are DESIGN.md's "Sequencer"; the
 choices it leaves open are written down in docs/domain.md.
@@ -144,19 +144,6 @@ def accept(state: OrderState, event: Event, now: float, reorder_timeout: float) 
     state, placed = _place(state, event, now)
     state, after = expire(state, now, reorder_timeout)  # only does anything when reorder_timeout == 0
     return state, before + placed + after
-
-
-def restart_clocks(state: OrderState, now: float) -> OrderState:
-    """Start the gap clocks of held events again at ``now``.
-
-    Called when a worker takes over an order's partition (start, restart, rebalance): the time nobody was
-    reading the topics must not count as waiting, or every gap open at a crash would be passed on restart
-    and the events still unread in Kafka would then arrive ``late``.
-    """
-    if not state.held:
-        return state
-    held = {seq: replace(item, arrived_at=max(item.arrived_at, now)) for seq, item in state.held.items()}
-    return replace(state, held=held)
 
 
 def expire(state: OrderState, now: float, reorder_timeout: float) -> tuple[OrderState, Outcome]:

@@ -44,6 +44,8 @@ BUFFER_HIGH = 20_000
 BUFFER_LOW = 5_000
 """...until the buffer falls below this."""
 COMMIT_INTERVAL = 1.0
+RETRYING_DEGRADES_AFTER = 5.0
+"""Seconds of failing writes after which a partition is reported degraded in /health."""
 
 
 @dataclass
@@ -89,6 +91,8 @@ class DataPlane:
         self._stopped = False
         self.degraded: dict[int, str] = {}
         self.last_retry: str | None = None
+        self.retrying: dict[int, float] = {}
+        """Partitions whose batch could not be written, since when (monotonic)."""
         self.seconds: defaultdict[str, float] = defaultdict(float)
         """Time spent per phase (decide, send, commit, store), summed over batches."""
 
@@ -187,6 +191,7 @@ class DataPlane:
             self._collect(runner)
             self.pipeline.close(runner.partition)
             self.degraded.pop(runner.partition, None)
+            self.retrying.pop(runner.partition, None)
             for tp in runner.tps.values():
                 self._throttled.discard(tp)
         await self.commit()
@@ -251,8 +256,19 @@ class DataPlane:
 
     def note_retry(self, runner: PartitionRunner, exc: BaseException) -> None:
         self.counters["plane.write_retries"] += 1
-        self.last_retry = f"partition {runner.partition}: {type(exc).__name__}: {exc}"
+        self.last_retry = f"{type(exc).__name__}: {exc}"
+        since = self.retrying.setdefault(runner.partition, time.monotonic())
+        if time.monotonic() - since >= RETRYING_DEGRADES_AFTER:
+            self.degraded[runner.partition] = (
+                f"writes failing for {time.monotonic() - since:.0f}s: {self.last_retry}"
+            )
         log.warning("writing a batch of partition %d failed (%r); retrying", runner.partition, exc)
+
+    def note_recovered(self, runner: PartitionRunner) -> None:
+        since = self.retrying.pop(runner.partition, None)
+        if since is not None and self.degraded.get(runner.partition, "").startswith("writes failing"):
+            del self.degraded[runner.partition]
+            log.info("partition %d writes again after %.0fs", runner.partition, time.monotonic() - since)
 
     def on_fenced(self, runner: PartitionRunner) -> None:
         self.counters["plane.fenced"] += 1

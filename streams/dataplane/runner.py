@@ -135,6 +135,8 @@ class PartitionRunner:
                     delay = random.uniform(0, min(RETRY_CAP, 0.05 * 2**attempt))
                     self.plane.note_retry(self, exc)
                     await asyncio.sleep(delay)
+            if attempt:
+                self.plane.note_recovered(self)
             self._apply(batch, sent, offsets)
         finally:
             self._writing = False
