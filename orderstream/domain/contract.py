@@ -9,6 +9,7 @@ send bad input to the DLQ and carry on.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -82,6 +83,8 @@ def parse_utc(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
+_CANONICAL_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
 Cents = Annotated[StrictInt, Field(ge=0, le=MAX_INT, description="integer cents, never a float")]
 NonEmpty = Annotated[StrictStr, Field(min_length=1)]
 Currency = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
@@ -138,6 +141,8 @@ class _Envelope(_Open):
     @field_validator("event_id")
     @classmethod
     def _uuid(cls, value: str) -> str:
+        if _CANONICAL_UUID.fullmatch(value):
+            return value  # the usual spelling, which uuid.UUID accepts: checked without building one
         try:
             uuid.UUID(value)
         except ValueError:

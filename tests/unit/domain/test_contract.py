@@ -175,3 +175,23 @@ def test_the_largest_bounded_integers_are_accepted_and_round_trip() -> None:
     event = parse_event(orjson.dumps(doc))
     assert isinstance(event, contract.PaymentCaptured)
     assert orjson.loads(event.to_bytes())["sequence"] == contract.MAX_INT
+
+
+@pytest.mark.parametrize(
+    "event_id",
+    [
+        "6f1c1f8e-7d2a-4b8e-9a51-0c2f3e4d5a6b",
+        "6F1C1F8E-7D2A-4B8E-9A51-0C2F3E4D5A6B",
+        "6f1c1f8e7d2a4b8e9a510c2f3e4d5a6b",
+        "{6f1c1f8e-7d2a-4b8e-9a51-0c2f3e4d5a6b}",
+        "urn:uuid:6f1c1f8e-7d2a-4b8e-9a51-0c2f3e4d5a6b",
+    ],
+)
+def test_every_spelling_uuid_accepts_is_an_event_id(event_id: str) -> None:
+    assert not isinstance(parse_event(orjson.dumps(envelope(event_id=event_id))), ParseError)
+
+
+@pytest.mark.parametrize("event_id", ["", "not-a-uuid", "6f1c1f8e-7d2a-4b8e-9a51-0c2f3e4d5a6", "g" * 32])
+def test_anything_else_is_not(event_id: str) -> None:
+    result = parse_event(orjson.dumps(envelope(event_id=event_id)))
+    assert isinstance(result, ParseError) and result.kind == "schema_violation"
