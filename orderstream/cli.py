@@ -11,17 +11,39 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from orderstream.errors import ConfigError, OrderstreamError
+
+if TYPE_CHECKING:
+    from orderstream.settings import KafkaSettings
+
+K = TypeVar("K", bound="KafkaSettings")
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+"""Exit codes of every orderstream command: success, a runtime failure, a configuration mistake."""
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="orderstream: orders on Kafka.")
 local_app = typer.Typer(no_args_is_help=True, help="The local stack: Kafka broker (KRaft) and moto.")
 topics_app = typer.Typer(no_args_is_help=True, help="Topic administration.")
 app.add_typer(local_app, name="local")
 app.add_typer(topics_app, name="topics")
+
+
+def _connected(settings_class: type[K]) -> K:
+    """Load settings and check, within ORDERSTREAM_KAFKA_CONNECT_TIMEOUT, that the broker takes them."""
+    from orderstream.settings import load
+
+    return _checked(load(settings_class))
+
+
+def _checked(settings: K) -> K:
+    from orderstream.preflight import check_broker_sync
+
+    check_broker_sync(settings)
+    return settings
 
 
 # ------------------------------------------------------------------------------------------ local
@@ -94,9 +116,9 @@ def topics_create(
 ) -> None:
     """Create the source, internal and DLQ topics (same partition count: co-partitioned)."""
     from orderstream import kafka
-    from orderstream.settings import ProducerSettings, load
+    from orderstream.settings import ProducerSettings
 
-    settings = load(ProducerSettings)
+    settings = _connected(ProducerSettings)
     created, existing = asyncio.run(
         kafka.create_topics(settings, partitions=partitions, replication_factor=replication_factor)
     )
@@ -133,11 +155,12 @@ def produce(
 ) -> None:
     """Send synthetic orders (with chaos knobs) or a JSONL file of raw records to the source topics."""
     from orderstream import producer as prod
-    from orderstream.settings import ProducerSettings, load
+    from orderstream.settings import ProducerSettings
     from orderstream.synth import Chaos, Workload
 
-    settings = load(ProducerSettings)
+    settings = _connected(ProducerSettings)
     if file is not None:
+        asyncio.run(prod.check_file_topics(settings, file))
         records = prod.read_jsonl(file)
         total: int | None = None
     else:
@@ -150,6 +173,9 @@ def produce(
         total = count
     report = asyncio.run(prod.produce(settings, records, rate=rate, total=total, progress=progress))
     typer.echo(report.summary())
+    if report.failed:
+        typer.echo(f"orderstream: {report.failed} record(s) were not acknowledged", err=True)
+        raise SystemExit(EXIT_FAILURE)
 
 
 # ------------------------------------------------------------------------------------------ worker
@@ -158,11 +184,14 @@ def produce(
 @app.command("worker")
 def worker() -> None:
     """Run the faust agents named by ORDERSTREAM_AGENTS (default: sequencer, router, loyalty)."""
+    from orderstream.preflight import check_port
     from orderstream.settings import WorkerSettings, load
     from streams.app import build
     from streams.worker import Worker
 
-    streams = build(load(WorkerSettings))
+    settings = load(WorkerSettings)
+    check_port(settings.web_host, settings.web_port, "ORDERSTREAM_WEB_PORT", "ORDERSTREAM_WEB_HOST")
+    streams = build(_checked(settings))
     asyncio.run(streams.create_topics())
     settings = streams.settings
     Worker(streams.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
@@ -206,9 +235,14 @@ def loyalty_get(
 def bridge() -> None:
     """Run the EventBridge bridge (settings: ORDERSTREAM_* environment, see BridgeSettings)."""
     from consumers.bridge import run
+    from orderstream.preflight import check_port
     from orderstream.settings import BridgeSettings, load
 
-    raise SystemExit(run(load(BridgeSettings)))
+    settings = load(BridgeSettings)
+    check_port(
+        settings.metrics_host, settings.metrics_port, "ORDERSTREAM_METRICS_PORT", "ORDERSTREAM_METRICS_HOST"
+    )
+    raise SystemExit(run(_checked(settings)))
 
 
 # ------------------------------------------------------------------------------------------ dlq
@@ -247,10 +281,10 @@ def dlq_list(
 ) -> None:
     """Show parked records with their decoded headers (why, where from, how often replayed)."""
     from orderstream import dlq_tools
-    from orderstream.settings import ProducerSettings, load
+    from orderstream.settings import ProducerSettings
 
     selection = _selection(stage, reason, since, until)
-    entries = asyncio.run(dlq_tools.read_dlq(load(ProducerSettings), selection, limit=limit))  # type: ignore[arg-type]
+    entries = asyncio.run(dlq_tools.read_dlq(_connected(ProducerSettings), selection, limit=limit))  # type: ignore[arg-type]
     if as_json:
         for entry in entries:
             typer.echo(json.dumps(entry.to_row(preview=10_000), sort_keys=True))
@@ -292,11 +326,11 @@ def dlq_replay(
 ) -> None:
     """Send selected records back to their source topic (original key, replay count header, capped)."""
     from orderstream import dlq_tools
-    from orderstream.settings import ProducerSettings, load
+    from orderstream.settings import ProducerSettings
 
     if not any((stage, reason, since, until, at)):
         raise typer.BadParameter("select records: --at, --stage, --reason, --since or --until")
-    settings = load(ProducerSettings)
+    settings = _connected(ProducerSettings)
     selection = _selection(stage, reason, since, until, at)
     entries = asyncio.run(dlq_tools.read_dlq(settings, selection))  # type: ignore[arg-type]
     fixed = value_file.read_bytes().strip() if value_file is not None else None
@@ -337,9 +371,9 @@ def replay_loyalty(
     from orderstream import replay
     from orderstream.dlq_tools import parse_when
     from orderstream.domain import contract
-    from orderstream.settings import WorkerSettings, load
+    from orderstream.settings import WorkerSettings
 
-    settings = load(WorkerSettings)
+    settings = _connected(WorkerSettings)
     target = replay.Target(
         offset=to_offset, at=parse_when(to_time) if to_time else None, earliest=to_earliest
     )
@@ -426,10 +460,10 @@ def main() -> None:
         app()
     except ConfigError as exc:
         typer.echo(f"orderstream: config error: {exc}", err=True)
-        raise SystemExit(2) from None
+        raise SystemExit(EXIT_CONFIG) from None
     except OrderstreamError as exc:
         typer.echo(f"orderstream: {exc}", err=True)
-        raise SystemExit(1) from None
+        raise SystemExit(EXIT_FAILURE) from None
 
 
 if __name__ == "__main__":

@@ -1,69 +1,212 @@
-"""Kafka client and security factory: one place that turns settings into aiokafka/faust connection options.
+"""Kafka client and security factory: the one place that turns settings into aiokafka and faust options.
 
-Locally this is plain TCP to 127.0.0.1:9092. On MSK it is TLS plus either IAM (SASL OAUTHBEARER with a token
-from ``aws-msk-iam-sasl-signer-python``) or SCRAM.
+Locally this is plain TCP to 127.0.0.1:9092 (or the local broker's TLS/SCRAM listeners). On MSK it is TLS plus
+either IAM (SASL OAUTHBEARER with a token from ``aws-msk-iam-sasl-signer-python``, the ``msk`` extra) or
+SCRAM. :func:`connection` validates the settings once and raises a :class:`ConfigError` naming the variable
+at fault; :func:`connection_options` (aiokafka) and :func:`faust_broker_options` (faust) render the same
+:class:`Connection`, so both paths accept and refuse the same configurations.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ssl
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.abc import AbstractTokenProvider
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from pydantic import SecretStr
 
 from orderstream.domain import contract
 from orderstream.errors import ConfigError
 from orderstream.settings import KafkaSettings
 
+MSK_EXTRA_HINT = "pip install 'orderstream[msk]' (it brings aws-msk-iam-sasl-signer-python)"
+SASL_MECHANISMS = {"AWS_MSK_IAM": "OAUTHBEARER", "SCRAM-SHA-512": "SCRAM-SHA-512", "PLAIN": "PLAIN"}
+"""Our setting's value → the SASL mechanism on the wire."""
 
-class _MskIamTokenProvider(AbstractTokenProvider):  # type: ignore[misc]
-    """OAUTHBEARER tokens for MSK IAM, signed with the task role's credentials."""
+_VAR = "ORDERSTREAM_KAFKA_"
+
+
+class MskIamTokenProvider(AbstractTokenProvider):  # type: ignore[misc]
+    """OAUTHBEARER tokens for MSK IAM: a SigV4-signed ``kafka-cluster:Connect`` URL, valid 15 minutes.
+
+    Credentials come from the AWS SDK's default chain (the task role on ECS); signing is local, no network.
+    aiokafka asks for a token on every new connection, so a reconnect after MSK closes an expired session
+    authenticates with a fresh one.
+    """
 
     def __init__(self, region: str) -> None:
-        self._region = region
-
-    async def token(self) -> str:
-        import asyncio
-
         try:
             from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
         except ImportError:
             raise ConfigError(
-                "ORDERSTREAM_KAFKA_SASL_MECHANISM",
-                "AWS_MSK_IAM needs the aws-msk-iam-sasl-signer-python package (pip install orderstream[msk])",
+                f"{_VAR}SASL_MECHANISM", f"AWS_MSK_IAM needs the msk extra: {MSK_EXTRA_HINT}"
             ) from None
-        token, _expiry = await asyncio.to_thread(MSKAuthTokenProvider.generate_auth_token, self._region)
-        return str(token)
+        self.region = region
+        self._signer = MSKAuthTokenProvider
+
+    def signed_token(self) -> tuple[str, int]:
+        """A token and its expiry (epoch milliseconds), signed now."""
+        token, expiry_ms = self._signer.generate_auth_token(self.region)
+        return str(token), int(expiry_ms)
+
+    async def token(self) -> str:
+        token, _expiry = await asyncio.to_thread(self.signed_token)
+        return token
+
+    def __repr__(self) -> str:
+        return f"MskIamTokenProvider(region={self.region!r})"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Validated connection settings, rendered for aiokafka (:meth:`aiokafka_options`) or faust."""
+
+    servers: tuple[tuple[str, int], ...]
+    security_protocol: str
+    ssl_context: ssl.SSLContext | None = None
+    sasl_mechanism: str | None = None
+    """As on the wire: OAUTHBEARER, SCRAM-SHA-512 or PLAIN."""
+    username: str | None = None
+    password: SecretStr | None = field(default=None, repr=False)
+    token_provider: MskIamTokenProvider | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(f"{host}:{port}" for host, port in self.servers)
+
+    def aiokafka_options(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka's producer, consumer, admin client and ``create_conn``."""
+        opts: dict[str, Any] = {"security_protocol": self.security_protocol}
+        if self.ssl_context is not None:
+            opts["ssl_context"] = self.ssl_context
+        if self.sasl_mechanism is not None:
+            opts["sasl_mechanism"] = self.sasl_mechanism
+        if self.token_provider is not None:
+            opts["sasl_oauth_token_provider"] = self.token_provider
+        elif self.sasl_mechanism is not None:
+            assert self.password is not None
+            opts["sasl_plain_username"] = self.username
+            opts["sasl_plain_password"] = self.password.get_secret_value()
+        return opts
+
+    def faust_options(self) -> dict[str, Any]:
+        """``broker`` and ``broker_credentials`` for ``faust.App`` (imports faust only when called)."""
+        import faust
+
+        credentials: Any = None
+        if self.token_provider is not None:
+            credentials = faust.OAuthCredentials(oauth_cb=self.token_provider, ssl_context=self.ssl_context)
+        elif self.sasl_mechanism is not None:
+            assert self.password is not None
+            credentials = faust.SASLCredentials(
+                username=self.username,
+                password=self.password.get_secret_value(),
+                mechanism=self.sasl_mechanism,
+                ssl_context=self.ssl_context,
+            )
+        elif self.ssl_context is not None:
+            credentials = faust.SSLCredentials(self.ssl_context)
+        return {
+            "broker": [f"kafka://{host}:{port}" for host, port in self.servers],
+            "broker_credentials": credentials,
+        }
+
+
+def connection(settings: KafkaSettings) -> Connection:
+    """Check the security settings as a whole and build the :class:`Connection` (or raise ConfigError)."""
+    protocol, mechanism = settings.kafka_security_protocol, settings.kafka_sasl_mechanism
+    user, password = settings.kafka_sasl_username, settings.kafka_sasl_password
+    tls_files = [
+        name
+        for name, value in (
+            ("SSL_CA_FILE", settings.kafka_ssl_ca_file),
+            ("SSL_CERT_FILE", settings.kafka_ssl_cert_file),
+            ("SSL_KEY_FILE", settings.kafka_ssl_key_file),
+        )
+        if value is not None
+    ]
+    if mechanism is not None and protocol != "SASL_SSL":
+        raise ConfigError(
+            f"{_VAR}SECURITY_PROTOCOL", f"must be SASL_SSL when a SASL mechanism is set (got {protocol})"
+        )
+    if protocol == "SASL_SSL" and mechanism is None:
+        raise ConfigError(
+            f"{_VAR}SASL_MECHANISM", f"SASL_SSL needs a mechanism: one of {', '.join(SASL_MECHANISMS)}"
+        )
+    if protocol == "PLAINTEXT" and tls_files:
+        raise ConfigError(
+            f"{_VAR}SECURITY_PROTOCOL", f"{_VAR}{tls_files[0]} is set, so use SSL or SASL_SSL, not PLAINTEXT"
+        )
+    if mechanism is None and (user or password):
+        given = f"{_VAR}SASL_USERNAME" if user else f"{_VAR}SASL_PASSWORD"
+        raise ConfigError(f"{_VAR}SASL_MECHANISM", f"{given} is set but no SASL mechanism is")
+    servers = tuple(settings.bootstrap_list)
+    context = None if protocol == "PLAINTEXT" else _ssl_context(settings)
+    if mechanism is None:
+        return Connection(servers, protocol, context)
+    if mechanism == "AWS_MSK_IAM":
+        if user or password:
+            raise ConfigError(
+                f"{_VAR}SASL_USERNAME" if user else f"{_VAR}SASL_PASSWORD",
+                "AWS_MSK_IAM takes no username or password (credentials come from the AWS SDK)",
+            )
+        provider = MskIamTokenProvider(settings.aws_region)
+        return Connection(servers, protocol, context, "OAUTHBEARER", token_provider=provider)
+    if not user:
+        raise ConfigError(f"{_VAR}SASL_USERNAME", f"{mechanism} needs a username")
+    if password is None or not password.get_secret_value():
+        raise ConfigError(f"{_VAR}SASL_PASSWORD", f"{mechanism} needs a password (user {user!r})")
+    return Connection(servers, protocol, context, SASL_MECHANISMS[mechanism], user, password)
+
+
+def _ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
+    ca, cert, key = settings.kafka_ssl_ca_file, settings.kafka_ssl_cert_file, settings.kafka_ssl_key_file
+    if ca is not None:
+        _readable(ca, "SSL_CA_FILE")
+    try:
+        context = ssl.create_default_context(cafile=str(ca) if ca is not None else None)
+    except (ssl.SSLError, ValueError) as exc:
+        raise ConfigError(f"{_VAR}SSL_CA_FILE", f"{ca} holds no usable PEM certificate ({exc})") from None
+    if (cert is None) != (key is None):
+        missing = "SSL_KEY_FILE" if key is None else "SSL_CERT_FILE"
+        raise ConfigError(f"{_VAR}{missing}", "a client certificate needs both the cert and the key file")
+    if cert is not None and key is not None:
+        _readable(cert, "SSL_CERT_FILE")
+        _readable(key, "SSL_KEY_FILE")
+        try:
+            context.load_cert_chain(str(cert), str(key))
+        except ssl.SSLError as exc:
+            raise ConfigError(
+                f"{_VAR}SSL_CERT_FILE", f"{cert} and {_VAR}SSL_KEY_FILE {key} do not load as a pair ({exc})"
+            ) from None
+    return context
+
+
+def _readable(path: Path, name: str) -> None:
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{_VAR}{name}", f"cannot read {path}: {exc.strerror}") from None
 
 
 def connection_options(settings: KafkaSettings) -> dict[str, Any]:
     """Options shared by aiokafka producers, consumers and admin clients."""
-    opts: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap_servers,
-        "security_protocol": settings.kafka_security_protocol,
-    }
-    if settings.kafka_security_protocol != "PLAINTEXT":
-        opts["ssl_context"] = ssl.create_default_context()
-    mechanism = settings.kafka_sasl_mechanism
-    if mechanism is not None and settings.kafka_security_protocol != "SASL_SSL":
-        raise ConfigError(
-            "ORDERSTREAM_KAFKA_SECURITY_PROTOCOL", "must be SASL_SSL when a SASL mechanism is set"
-        )
-    if mechanism == "AWS_MSK_IAM":
-        opts["sasl_mechanism"] = "OAUTHBEARER"
-        opts["sasl_oauth_token_provider"] = _MskIamTokenProvider(settings.aws_region)
-    elif mechanism is not None:
-        if not settings.kafka_sasl_username or not settings.kafka_sasl_password:
-            raise ConfigError("ORDERSTREAM_KAFKA_SASL_USERNAME", f"{mechanism} needs a username and password")
-        opts["sasl_mechanism"] = mechanism
-        opts["sasl_plain_username"] = settings.kafka_sasl_username
-        opts["sasl_plain_password"] = settings.kafka_sasl_password
-    return opts
+    conn = connection(settings)
+    return {"bootstrap_servers": conn.bootstrap_servers, **conn.aiokafka_options()}
+
+
+def faust_broker_options(settings: KafkaSettings) -> dict[str, Any]:
+    """``broker=`` and ``broker_credentials=`` for ``faust.App``: the same validation as aiokafka's path."""
+    return connection(settings).faust_options()
 
 
 def producer(settings: KafkaSettings, **overrides: Any) -> AIOKafkaProducer:

@@ -23,6 +23,7 @@ from aiokafka.partitioner import murmur2
 from faust.sensors import Monitor
 from faust.types import EventT
 
+from orderstream import kafka
 from orderstream.domain import contract
 from orderstream.domain.dlq import DeadLetter, replay_count
 from orderstream.settings import AGENT_NAMES, WorkerSettings
@@ -62,37 +63,12 @@ def faust_id(settings: WorkerSettings) -> str:
     return f"{settings.app_id}-{role}"
 
 
-def _broker_urls(settings: WorkerSettings) -> list[str]:
-    return [f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",") if host.strip()]
-
-
 def _store_url(settings: WorkerSettings) -> str:
     if settings.store == "memory":
         return "memory://"
     from streams.stores import URL_SCHEME  # registers the store with faust
 
     return f"{URL_SCHEME}://"
-
-
-def _credentials(settings: WorkerSettings) -> Any:
-    """faust credentials for MSK (TLS, SCRAM); None locally."""
-    import ssl
-
-    if settings.kafka_security_protocol == "PLAINTEXT":
-        return None
-    context = ssl.create_default_context()
-    if settings.kafka_sasl_mechanism in ("SCRAM-SHA-512", "PLAIN"):
-        return faust.SASLCredentials(
-            username=settings.kafka_sasl_username,
-            password=settings.kafka_sasl_password,
-            mechanism=settings.kafka_sasl_mechanism,
-            ssl_context=context,
-        )
-    if settings.kafka_sasl_mechanism == "AWS_MSK_IAM":
-        from orderstream.kafka import _MskIamTokenProvider
-
-        return faust.OAuthCredentials(oauth_cb=_MskIamTokenProvider(settings.aws_region), ssl_context=context)
-    return faust.SSLCredentials(context)
 
 
 KEY_SEP = b"\x1f"
@@ -206,8 +182,7 @@ class Streams:
         datadir.mkdir(parents=True, exist_ok=True)
         self.app = faust.App(
             faust_id(settings),
-            broker=_broker_urls(settings),
-            broker_credentials=_credentials(settings),
+            **kafka.faust_broker_options(settings),  # broker URLs and credentials (TLS, SASL, IAM)
             store=_store_url(settings),
             datadir=str(datadir),
             processing_guarantee=settings.processing_guarantee,
