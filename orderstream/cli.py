@@ -62,6 +62,24 @@ def local_fetch() -> None:
     typer.echo(f"kafka {broker.version} jars in {broker.fetch()}")
 
 
+@local_app.command("certs")
+def local_certs() -> None:
+    """Make the local CA, broker/client certificates and SCRAM password with openssl (once; .local/tls)."""
+    from orderstream.local import KafkaBroker
+    from orderstream.local_broker import SCRAM_USER
+
+    broker = KafkaBroker.from_env()
+    tls = broker.tls_files()
+    ports = broker.ports
+    typer.echo(
+        f"tls files in {tls.root}: CA {tls.ca_cert.name}, client {tls.client_cert.name}/{tls.client_key.name}"
+    )
+    typer.echo(
+        f"SASL_SSL 127.0.0.1:{ports.sasl_ssl} and 127.0.0.1:{ports.reauth} (re-auth), SCRAM-SHA-512 user "
+        f"{SCRAM_USER!r}, password in {tls.scram_password_file.name}; mTLS 127.0.0.1:{ports.mtls}"
+    )
+
+
 @local_app.command("up")
 def local_up(
     kafka: Annotated[bool, typer.Option("--kafka", help="only the broker")] = False,

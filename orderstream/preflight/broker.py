@@ -14,6 +14,7 @@ is not a mistake); a protocol or login mismatch is reported at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import time
@@ -135,34 +136,47 @@ async def _mismatch(
     host: str, port: int, conn: kafka.Connection, deadline: float, exc: BaseException
 ) -> ConfigError:
     """The server answered but not as configured: say whether the other protocol works there."""
-    tls = conn.security_protocol != "PLAINTEXT"
-    other: dict[str, object] = {"security_protocol": "PLAINTEXT"}
-    if not tls:
-        probe_context = ssl.create_default_context()
-        probe_context.check_hostname = False
-        probe_context.verify_mode = ssl.CERT_NONE
-        other = {"security_protocol": "SSL", "ssl_context": probe_context}
-    try:
-        await _handshake(host, port, other, min(deadline, time.monotonic() + 3))
-        other_works = True
-    except (SaslAuthenticationFailed, IllegalSaslStateError):
-        other_works = True
-    except Exception:
-        other_works = False
-    if tls and other_works:
-        return ConfigError(
-            PROTOCOL, f"{host}:{port} is a PLAINTEXT listener, not {conn.security_protocol} (no TLS there)"
-        )
-    if not tls and other_works:
+    budget = max(0.5, min(3.0, deadline - time.monotonic()))
+    if conn.security_protocol != "PLAINTEXT":
+        if await _speaks_plaintext_kafka(host, port, budget):
+            return ConfigError(
+                PROTOCOL, f"{host}:{port} is a PLAINTEXT listener, not {conn.security_protocol} (no TLS there)"
+            )
+        if conn.sasl_mechanism is None and _closed_after_tls(exc):
+            return ConfigError(
+                PROTOCOL,
+                f"{host}:{port} closed the connection after TLS: does it expect SASL_SSL, or a client "
+                f"certificate ({_VAR}SSL_CERT_FILE)?",
+            )
+    elif await _speaks_tls(host, port, budget):
         return ConfigError(PROTOCOL, f"{host}:{port} is a TLS listener: set SSL or SASL_SSL, not PLAINTEXT")
-    if tls and conn.sasl_mechanism is None and _closed_after_tls(exc):
-        return ConfigError(
-            PROTOCOL, f"{host}:{port} closed the connection after TLS: does it expect SASL_SSL?"
-        )
     reason = str(exc) or type(exc).__name__
     return ConfigError(
         BOOTSTRAP, f"{host}:{port} does not answer as a {conn.security_protocol} Kafka listener ({reason})"
     )
+
+
+async def _speaks_plaintext_kafka(host: str, port: int, budget: float) -> bool:
+    try:
+        await _handshake(host, port, {"security_protocol": "PLAINTEXT"}, time.monotonic() + budget)
+    except Exception:
+        return False
+    return True
+
+
+async def _speaks_tls(host: str, port: int, budget: float) -> bool:
+    """Does ``host:port`` complete a TLS handshake (any certificate)?"""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=context), budget)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 
 def _closed_after_tls(exc: BaseException) -> bool:
