@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,8 @@ class Connection:
     username: str | None = None
     password: SecretStr | None = field(default=None, repr=False)
     token_provider: MskIamTokenProvider | None = None
+    client_certificate: Path | None = None
+    """The certificate presented for mutual TLS, if any (loaded into ``ssl_context``)."""
 
     @property
     def bootstrap_servers(self) -> str:
@@ -150,8 +152,9 @@ def connection(settings: KafkaSettings) -> Connection:
         raise ConfigError(f"{_VAR}SASL_MECHANISM", f"{given} is set but no SASL mechanism is")
     servers = tuple(settings.bootstrap_list)
     context = None if protocol == "PLAINTEXT" else _ssl_context(settings)
+    base = Connection(servers, protocol, ssl_context=context, client_certificate=settings.kafka_ssl_cert_file)
     if mechanism is None:
-        return Connection(servers, protocol, context)
+        return base
     if mechanism == "AWS_MSK_IAM":
         if user or password:
             raise ConfigError(
@@ -159,12 +162,12 @@ def connection(settings: KafkaSettings) -> Connection:
                 "AWS_MSK_IAM takes no username or password (credentials come from the AWS SDK)",
             )
         provider = MskIamTokenProvider(settings.aws_region)
-        return Connection(servers, protocol, context, "OAUTHBEARER", token_provider=provider)
+        return replace(base, sasl_mechanism="OAUTHBEARER", token_provider=provider)
     if not user:
         raise ConfigError(f"{_VAR}SASL_USERNAME", f"{mechanism} needs a username")
     if password is None or not password.get_secret_value():
         raise ConfigError(f"{_VAR}SASL_PASSWORD", f"{mechanism} needs a password (user {user!r})")
-    return Connection(servers, protocol, context, SASL_MECHANISMS[mechanism], user, password)
+    return replace(base, sasl_mechanism=SASL_MECHANISMS[mechanism], username=user, password=password)
 
 
 def _ssl_context(settings: KafkaSettings) -> ssl.SSLContext:

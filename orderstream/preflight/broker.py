@@ -140,13 +140,15 @@ async def _mismatch(
     if conn.security_protocol != "PLAINTEXT":
         if await _speaks_plaintext_kafka(host, port, budget):
             return ConfigError(
-                PROTOCOL, f"{host}:{port} is a PLAINTEXT listener, not {conn.security_protocol} (no TLS there)"
+                PROTOCOL,
+                f"{host}:{port} is a PLAINTEXT listener, not {conn.security_protocol} (no TLS there)",
             )
-        if conn.sasl_mechanism is None and _closed_after_tls(exc):
+        wanted = [] if conn.sasl_mechanism else ["a SASL login (SASL_SSL)"]
+        wanted += [] if conn.client_certificate else [f"a client certificate ({_VAR}SSL_CERT_FILE)"]
+        if wanted and _closed_after_tls(exc):
             return ConfigError(
                 PROTOCOL,
-                f"{host}:{port} closed the connection after TLS: does it expect SASL_SSL, or a client "
-                f"certificate ({_VAR}SSL_CERT_FILE)?",
+                f"{host}:{port} closed the connection after TLS: does it expect {' or '.join(wanted)}?",
             )
     elif await _speaks_tls(host, port, budget):
         return ConfigError(PROTOCOL, f"{host}:{port} is a TLS listener: set SSL or SASL_SSL, not PLAINTEXT")
