@@ -51,6 +51,7 @@ from orderstream.domain import contract
 from orderstream.domain.dlq import DeadLetter
 from orderstream.domain.rules import BridgeRuleSet, RulesFileError, load_bridge_rules
 from orderstream.errors import ConfigError, OrderstreamError
+from orderstream.preflight import check_broker
 from orderstream.settings import BridgeSettings
 
 log = logging.getLogger("orderstream.bridge")
@@ -508,7 +509,7 @@ def run(settings: BridgeSettings) -> int:
     try:
         rules = BridgeRuleSet(load_bridge_rules(settings.bridge_rules))
     except RulesFileError as exc:
-        print(f"bridge: config error: ORDERSTREAM_BRIDGE_RULES: {exc}", file=sys.stderr)
+        print(f"orderstream: config error: ORDERSTREAM_BRIDGE_RULES: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     unheard = sorted(set(rules.source_topics) - set(settings.topic_list))
     if unheard:
@@ -516,7 +517,7 @@ def run(settings: BridgeSettings) -> int:
     try:
         return asyncio.run(_serve(settings, rules))
     except ConfigError as exc:
-        print(f"bridge: config error: {exc}", file=sys.stderr)
+        print(f"orderstream: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except (OrderstreamError, KafkaError) as exc:
         print(f"bridge: {exc}", file=sys.stderr)
@@ -528,6 +529,7 @@ async def _serve(settings: BridgeSettings, rules: BridgeRuleSet) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    await check_broker(settings)  # a config mistake is one line and exit 2, not a retry loop
     bridge = Bridge(settings, rules)
     server = None
     if settings.metrics_port:

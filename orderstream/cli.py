@@ -202,6 +202,7 @@ def produce(
 @app.command("worker")
 def worker() -> None:
     """Run the faust agents named by ORDERSTREAM_AGENTS (default: sequencer, router, loyalty)."""
+    from orderstream.domain.rules import RulesFileError
     from orderstream.preflight import check_port
     from orderstream.settings import WorkerSettings, load
     from streams.app import build
@@ -209,7 +210,11 @@ def worker() -> None:
 
     settings = load(WorkerSettings)
     check_port(settings.web_host, settings.web_port, "ORDERSTREAM_WEB_PORT", "ORDERSTREAM_WEB_HOST")
-    streams = build(_checked(settings))
+    try:
+        streams = build(settings)  # builds the faust app and loads the router's rules; connects to nothing
+    except RulesFileError as exc:
+        raise ConfigError("ORDERSTREAM_ROUTER_RULES", str(exc)) from None
+    _checked(settings)
     asyncio.run(streams.create_topics())
     settings = streams.settings
     Worker(streams.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
@@ -260,7 +265,7 @@ def bridge() -> None:
     check_port(
         settings.metrics_host, settings.metrics_port, "ORDERSTREAM_METRICS_PORT", "ORDERSTREAM_METRICS_HOST"
     )
-    raise SystemExit(run(_checked(settings)))
+    raise SystemExit(run(settings))  # loads the rules, then checks the broker (exit 2 on a mistake)
 
 
 # ------------------------------------------------------------------------------------------ dlq
