@@ -201,6 +201,16 @@ def test_a_protocol_mismatch_names_the_setting_and_exits_2(
     assert time.monotonic() - started < 60
 
 
+@pytest.mark.parametrize("command", [("produce", "--count", "5"), ("worker",), ("bridge",)])
+def test_sasl_against_the_plaintext_port_is_exit_2_for_every_process(
+    secure_broker: SecureBroker, command: tuple[str, ...], tmp_path: Path
+) -> None:
+    env = {**secure_broker.env(secure_broker.plaintext), "ORDERSTREAM_DATA_DIR": str(tmp_path)}
+    env |= {"ORDERSTREAM_WEB_PORT": str(s.h.free_port()), "ORDERSTREAM_METRICS_PORT": "0"}
+    line = _one_config_line(_cli(*command, env=env), "ORDERSTREAM_KAFKA_SECURITY_PROTOCOL")
+    assert "is a PLAINTEXT listener" in line
+
+
 def test_mutual_tls_needs_the_client_certificate(secure_broker: SecureBroker) -> None:
     ok = _cli("topics", "create", env=secure_broker.mtls_env())
     assert ok.returncode == 0, ok.stderr
