@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -43,36 +43,33 @@ def aws_test_env() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def sasl_run(
+def runner(
     secure_broker: SecureBroker,
     aws_endpoint: str,
     tmp_path_factory: pytest.TempPathFactory,
     aws_test_env: None,
-) -> s.RunResult:
-    return s.run_pipeline(
-        secure_env=secure_broker.env(),
-        plaintext=secure_broker.plaintext,
-        aws_endpoint=aws_endpoint,
-        log_dir=tmp_path_factory.mktemp("sasl"),
-        workload=SASL_WORKLOAD,
-    )
+) -> Callable[..., s.RunResult]:
+    def run(listener: str, workload: Workload, rate: float = 0.0) -> s.RunResult:
+        return s.run_pipeline(
+            secure_env=secure_broker.env(getattr(secure_broker, listener)),
+            plaintext=secure_broker.plaintext,
+            aws_endpoint=aws_endpoint,
+            log_dir=tmp_path_factory.mktemp(listener),
+            workload=workload,
+            rate=rate,
+        )
+
+    return run
 
 
 @pytest.fixture(scope="module")
-def reauth_run(
-    secure_broker: SecureBroker,
-    aws_endpoint: str,
-    tmp_path_factory: pytest.TempPathFactory,
-    aws_test_env: None,
-) -> s.RunResult:
-    return s.run_pipeline(
-        secure_env=secure_broker.env(secure_broker.reauth),
-        plaintext=secure_broker.plaintext,
-        aws_endpoint=aws_endpoint,
-        log_dir=tmp_path_factory.mktemp("reauth"),
-        workload=REAUTH_WORKLOAD,
-        rate=REAUTH_RATE,
-    )
+def sasl_run(runner: Callable[..., s.RunResult]) -> s.RunResult:
+    return runner("sasl", SASL_WORKLOAD)
+
+
+@pytest.fixture(scope="module")
+def reauth_run(runner: Callable[..., s.RunResult]) -> s.RunResult:
+    return runner("reauth", REAUTH_WORKLOAD, rate=REAUTH_RATE)
 
 
 def _assert_exact(run: s.RunResult) -> None:
