@@ -15,7 +15,6 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -113,84 +112,6 @@ def new_topics(kafka_settings: ProducerSettings) -> Callable[..., list[str]]:
         return names
 
     return make
-
-
-@dataclass(frozen=True)
-class SecureBroker:
-    """The local broker's secure listeners (:mod:`orderstream.local_broker`) and what a client needs."""
-
-    plaintext: str
-    sasl: str
-    """SASL_SSL, SCRAM-SHA-512."""
-    reauth: str
-    """SASL_SSL, SCRAM-SHA-512, sessions ended by the broker after ``reauth_ms``."""
-    mtls: str
-    """SSL with a required client certificate."""
-    ca_file: Path
-    cert_file: Path
-    key_file: Path
-    username: str
-    password: str
-    reauth_ms: int
-    log_dir: Path
-
-    def env(self, bootstrap: str | None = None, password: str | None = None) -> dict[str, str]:
-        """``ORDERSTREAM_KAFKA_*`` of a SCRAM client over TLS, verified with the local CA."""
-        return {
-            BOOTSTRAP_ENV: bootstrap or self.sasl,
-            "ORDERSTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-            "ORDERSTREAM_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
-            "ORDERSTREAM_KAFKA_SASL_USERNAME": self.username,
-            "ORDERSTREAM_KAFKA_SASL_PASSWORD": self.password if password is None else password,
-            "ORDERSTREAM_KAFKA_SSL_CA_FILE": str(self.ca_file),
-        }
-
-    def mtls_env(self, with_client_cert: bool = True) -> dict[str, str]:
-        env = {
-            BOOTSTRAP_ENV: self.mtls,
-            "ORDERSTREAM_KAFKA_SECURITY_PROTOCOL": "SSL",
-            "ORDERSTREAM_KAFKA_SSL_CA_FILE": str(self.ca_file),
-        }
-        if with_client_cert:
-            env["ORDERSTREAM_KAFKA_SSL_CERT_FILE"] = str(self.cert_file)
-            env["ORDERSTREAM_KAFKA_SSL_KEY_FILE"] = str(self.key_file)
-        return env
-
-
-@pytest.fixture(scope="session")
-def secure_broker() -> Iterator[SecureBroker]:
-    """The project's local broker with its TLS/SASL listeners, whichever backend the other tests use.
-
-    Started here if it is not running (and stopped again unless CI); never skipped: ``make test`` and a
-    clean checkout both have what it needs (Java, Maven, openssl).
-    """
-    from orderstream.local import KafkaBroker, port_open
-    from orderstream.local_broker import REAUTH_MS, SCRAM_USER
-
-    local = KafkaBroker.from_env()
-    started_here = local.running_pid() is None
-    local.up()
-    tls = local.tls_files()
-    ports = local.ports
-    closed = [p for p in (ports.sasl_ssl, ports.reauth, ports.mtls) if not port_open("127.0.0.1", p)]
-    assert not closed, (
-        f"the local broker has no secure listeners on {closed}: restart it (orderstream local down)"
-    )
-    yield SecureBroker(
-        plaintext=local.bootstrap,
-        sasl=f"127.0.0.1:{ports.sasl_ssl}",
-        reauth=f"127.0.0.1:{ports.reauth}",
-        mtls=f"127.0.0.1:{ports.mtls}",
-        ca_file=tls.ca_cert,
-        cert_file=tls.client_cert,
-        key_file=tls.client_key,
-        username=SCRAM_USER,
-        password=tls.scram_password,
-        reauth_ms=REAUTH_MS,
-        log_dir=local.paths.logs,
-    )
-    if started_here and not os.environ.get("CI"):
-        local.down()
 
 
 @pytest.fixture(scope="session")

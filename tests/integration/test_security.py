@@ -17,7 +17,7 @@ import secure_run as s
 from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaConnectionError
 from aiokafka.protocol.metadata import MetadataRequest
-from conftest import SecureBroker
+from secure_broker import SecureBroker
 
 from orderstream import kafka
 from orderstream.settings import ProducerSettings

@@ -1,7 +1,7 @@
 """Every configuration mistake a process can see at start-up is one line naming the setting and exit
 code 2, the same for the worker, the bridge, ``produce`` and the other commands. Real subprocesses of the
 CLI; the "broker" here is a closed or busy port on 127.0.0.1 (the real-broker cases are in
-``tests/integration/test_config_errors.py`` and ``test_security.py``)."""
+``tests/integration/test_produce_exit_codes.py`` and ``test_security.py``)."""
 
 from __future__ import annotations
 
