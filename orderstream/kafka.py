@@ -99,27 +99,31 @@ class Connection:
             opts["sasl_plain_password"] = self.password.get_secret_value()
         return opts
 
-    def faust_options(self) -> dict[str, Any]:
-        """``broker`` and ``broker_credentials`` for ``faust.App`` (imports faust only when called)."""
+    def faust_broker_urls(self) -> list[str]:
+        """``broker=`` of ``faust.App``: one ``kafka://host:port`` per bootstrap server."""
+        return [f"kafka://{host}:{port}" for host, port in self.servers]
+
+    def faust_credentials(self) -> Any:
+        """``broker_credentials=`` of ``faust.App`` (None for PLAINTEXT; imports faust only when called)."""
         import faust
 
-        credentials: Any = None
         if self.token_provider is not None:
-            credentials = faust.OAuthCredentials(oauth_cb=self.token_provider, ssl_context=self.ssl_context)
-        elif self.sasl_mechanism is not None:
+            return faust.OAuthCredentials(oauth_cb=self.token_provider, ssl_context=self.ssl_context)
+        if self.sasl_mechanism is not None:
             assert self.password is not None
-            credentials = faust.SASLCredentials(
+            return faust.SASLCredentials(
                 username=self.username,
                 password=self.password.get_secret_value(),
                 mechanism=self.sasl_mechanism,
                 ssl_context=self.ssl_context,
             )
-        elif self.ssl_context is not None:
-            credentials = faust.SSLCredentials(self.ssl_context)
-        return {
-            "broker": [f"kafka://{host}:{port}" for host, port in self.servers],
-            "broker_credentials": credentials,
-        }
+        if self.ssl_context is not None:
+            return faust.SSLCredentials(self.ssl_context)
+        return None
+
+    def faust_options(self) -> dict[str, Any]:
+        """``broker`` and ``broker_credentials`` for ``faust.App``."""
+        return {"broker": self.faust_broker_urls(), "broker_credentials": self.faust_credentials()}
 
 
 def connection(settings: KafkaSettings) -> Connection:
@@ -210,6 +214,16 @@ def connection_options(settings: KafkaSettings) -> dict[str, Any]:
 def faust_broker_options(settings: KafkaSettings) -> dict[str, Any]:
     """``broker=`` and ``broker_credentials=`` for ``faust.App``: the same validation as aiokafka's path."""
     return connection(settings).faust_options()
+
+
+def faust_broker_urls(settings: KafkaSettings) -> list[str]:
+    """``broker=`` for ``faust.App`` (validates the whole connection, as every function here)."""
+    return connection(settings).faust_broker_urls()
+
+
+def faust_credentials(settings: KafkaSettings) -> Any:
+    """``broker_credentials=`` for ``faust.App``: TLS, SCRAM/PLAIN or MSK IAM, None for PLAINTEXT."""
+    return connection(settings).faust_credentials()
 
 
 def producer(settings: KafkaSettings, **overrides: Any) -> AIOKafkaProducer:

@@ -182,7 +182,8 @@ class Streams:
         datadir.mkdir(parents=True, exist_ok=True)
         self.app = faust.App(
             faust_id(settings),
-            **kafka.faust_broker_options(settings),  # broker URLs and credentials (TLS, SASL, IAM)
+            broker=kafka.faust_broker_urls(settings),
+            broker_credentials=kafka.faust_credentials(settings),
             store=_store_url(settings),
             datadir=str(datadir),
             processing_guarantee=settings.processing_guarantee,

@@ -92,7 +92,12 @@ def test_aiokafka_and_faust_refuse_the_same_configurations_naming_the_setting(
         kafka.connection_options(config)
     with pytest.raises(ConfigError) as faust_path:
         kafka.faust_broker_options(config)
+    with pytest.raises(ConfigError) as faust_credentials:
+        kafka.faust_credentials(config)
+    with pytest.raises(ConfigError) as faust_urls:
+        kafka.faust_broker_urls(config)
     assert aiokafka_path.value.setting == faust_path.value.setting == setting
+    assert faust_credentials.value.setting == faust_urls.value.setting == setting
     assert "\n" not in str(aiokafka_path.value)
 
 
@@ -121,8 +126,9 @@ def test_scram_over_tls_renders_alike_for_aiokafka_and_faust(tls_dir: Path) -> N
     assert [c["subject"] for c in context.get_ca_certs()] == [((("commonName", "orderstream local CA"),),)]
 
     faust_opts = kafka.faust_broker_options(config)
-    assert faust_opts["broker"] == ["kafka://b-1:9096", "kafka://b-2:9096"]
+    assert faust_opts["broker"] == kafka.faust_broker_urls(config) == ["kafka://b-1:9096", "kafka://b-2:9096"]
     creds = faust_opts["broker_credentials"]
+    assert type(kafka.faust_credentials(config)) is type(creds)
     assert isinstance(creds, faust.SASLCredentials)
     assert creds.protocol.value == "SASL_SSL" and creds.mechanism.value == "SCRAM-SHA-512"
     assert creds.username == "app" and creds.password == "s3cret-value"
