@@ -232,6 +232,25 @@ def producer(settings: KafkaSettings, **overrides: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(**connection_options(settings), **opts)
 
 
+class Consumer(AIOKafkaConsumer):  # type: ignore[misc]
+    """aiokafka's consumer, whose ``stop()`` also succeeds while a fetch waits to retry.
+
+    In aiokafka 0.14 a fetch that failed on a connection error (as when the broker ends an expired SASL
+    session) sleeps ``retry_backoff_ms`` before its task ends; ``stop()`` cancels it there, and the fetcher
+    re-raises that ``CancelledError`` out of ``stop()``, skipping the client's close. Here that case stops
+    cleanly; a cancellation of the caller itself still propagates.
+    """
+
+    async def stop(self) -> None:
+        try:
+            await super().stop()
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            await self._client.close()
+
+
 def consumer(
     settings: KafkaSettings, *topics: str, group_id: str | None, **overrides: Any
 ) -> AIOKafkaConsumer:
@@ -243,7 +262,7 @@ def consumer(
         "isolation_level": "read_committed",
         **overrides,
     }
-    return AIOKafkaConsumer(*topics, **connection_options(settings), **opts)
+    return Consumer(*topics, **connection_options(settings), **opts)
 
 
 def admin(settings: KafkaSettings) -> AIOKafkaAdminClient:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 BOOTSTRAP_ENV = "ORDERSTREAM_KAFKA_BOOTSTRAP_SERVERS"
@@ -23,7 +23,7 @@ class SecureBroker:
     cert_file: Path
     key_file: Path
     username: str
-    password: str
+    password: str = field(repr=False)  # kept out of test failure output
     reauth_ms: int
     log_dir: Path
 

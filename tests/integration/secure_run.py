@@ -45,6 +45,9 @@ class RunResult:
     exit_codes: dict[str, int]
     logs: dict[str, Path] = field(default_factory=dict)
 
+    def tail(self, process: str, lines: int = 15) -> str:
+        return "\n".join(self.logs[process].read_text(errors="replace").splitlines()[-lines:])
+
     def logins(self, process: str) -> int:
         return self.logs[process].read_text(errors="replace").count(AUTH_LINE)
 

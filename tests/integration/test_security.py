@@ -73,7 +73,10 @@ def reauth_run(runner: Callable[..., s.RunResult]) -> s.RunResult:
 
 
 def _assert_exact(run: s.RunResult) -> None:
-    assert run.exit_codes == {"worker": 0, "bridge": 0, "produce": 0}
+    failed = [name for name, code in run.exit_codes.items() if code != 0]
+    assert not failed, "\n".join(
+        f"{name} exited {run.exit_codes[name]}:\n{run.tail(name)}" for name in failed
+    )
     missing = run.expected - set(run.lifecycle)
     assert not missing, f"{len(missing)} of {len(run.expected)} events never reached order-lifecycle"
     assert set(run.lifecycle) == run.expected

@@ -3,6 +3,7 @@ the password is never shown, and MSK IAM tokens are signed locally by the ``msk`
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import ssl
@@ -214,3 +215,46 @@ def test_the_hint_names_an_extra_that_exists_and_brings_the_signer() -> None:
     project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
     requirements = project["optional-dependencies"][extra.group(1)]
     assert any(r.startswith("aws-msk-iam-sasl-signer-python") for r in requirements)
+
+
+# ------------------------------------------------------------------------------------------------ consumer
+
+
+class _Fetcher:
+    """Closes as aiokafka 0.14's does when a fetch task is cancelled in its retry back-off."""
+
+    async def close(self) -> None:
+        raise asyncio.CancelledError
+
+
+class _Client:
+    def __init__(self) -> None:
+        self.closed = False
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_a_consumer_stops_while_a_fetch_waits_to_retry() -> None:
+    consumer = kafka.consumer(settings(), group_id=None)
+    consumer._closed, consumer._coordinator = False, None
+    consumer._fetcher, consumer._client = _Fetcher(), _Client()
+    await consumer.stop()  # plain AIOKafkaConsumer.stop() raises CancelledError here
+    assert consumer._client.closed
+
+
+async def test_cancelling_the_caller_of_stop_still_cancels_it() -> None:
+    consumer = kafka.consumer(settings(), group_id=None)
+    consumer._closed, consumer._coordinator, consumer._client = False, None, _Client()
+
+    class _SlowFetcher:
+        async def close(self) -> None:
+            await asyncio.sleep(10)
+
+    consumer._fetcher = _SlowFetcher()
+    task = asyncio.create_task(consumer.stop())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not consumer._client.closed
