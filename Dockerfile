@@ -22,8 +22,9 @@ RUN apt-get update \
 WORKDIR /app
 
 # Dependencies first, from the pins alone: this layer is rebuilt only when they change, not on every edit.
+# The msk extra (aws-msk-iam-sasl-signer-python) is part of the image: ECS tasks authenticate with MSK IAM.
 COPY pyproject.toml constraints.txt ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['msk']))" \
         > /tmp/requirements.txt \
     && pip install -c constraints.txt -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
@@ -38,7 +39,8 @@ RUN pip install --no-deps -e . && python -m compileall -q orderstream streams co
 
 USER 10001:10001
 ENV ORDERSTREAM_DATA_DIR=/var/lib/orderstream \
-    ORDERSTREAM_WEB_HOST=0.0.0.0
+    ORDERSTREAM_WEB_HOST=0.0.0.0 \
+    ORDERSTREAM_METRICS_HOST=0.0.0.0
 EXPOSE 6066 9102
 STOPSIGNAL SIGTERM
 

@@ -19,7 +19,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,msk]'
 	touch $(STAMP)
 
 CHECKOV_VERSION := 3.3.30
@@ -28,8 +28,9 @@ $(CHECKOV_VENV)/bin/checkov: # checkov pins its own boto3: it lives in a venv of
 	$(CHECKOV_VENV)/bin/pip install -q --upgrade pip
 	$(CHECKOV_VENV)/bin/pip install -q checkov==$(CHECKOV_VERSION)
 
-install: $(STAMP) $(CHECKOV_VENV)/bin/checkov ## venvs + pinned Python deps + Kafka jars (Maven)
+install: $(STAMP) $(CHECKOV_VENV)/bin/checkov ## venvs + pinned Python deps + Kafka jars (Maven) + local TLS certs
 	$(BIN)/orderstream local fetch
+	$(BIN)/orderstream local certs
 
 kafka-up: install ## start the local Kafka broker (KRaft) on 127.0.0.1:9092
 	$(BIN)/orderstream local up --kafka
@@ -88,7 +89,7 @@ bench: install ## benchmarks (results in bench/results/)
 
 lock: ## re-resolve constraints.txt from pyproject.toml
 	rm -rf /tmp/orderstream-lock && $(PYTHON) -m venv /tmp/orderstream-lock
-	/tmp/orderstream-lock/bin/pip install -q '.[dev]'
+	/tmp/orderstream-lock/bin/pip install -q '.[dev,msk]'
 	/tmp/orderstream-lock/bin/pip freeze --exclude orderstream > constraints.txt
 
 clean: down ## remove venvs and local state

@@ -50,7 +50,8 @@ from orderstream import gc_tuning, kafka
 from orderstream.domain import contract
 from orderstream.domain.dlq import DeadLetter
 from orderstream.domain.rules import BridgeRuleSet, RulesFileError, load_bridge_rules
-from orderstream.errors import OrderstreamError
+from orderstream.errors import ConfigError, OrderstreamError
+from orderstream.preflight import check_broker
 from orderstream.settings import BridgeSettings
 
 log = logging.getLogger("orderstream.bridge")
@@ -498,22 +499,29 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 # --------------------------------------------------------------------------------------------- entry point
 
 
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+"""As every orderstream command: stopped cleanly, failed while running, misconfigured."""
+
+
 def run(settings: BridgeSettings) -> int:
     """``orderstream bridge``: run until SIGTERM/SIGINT, drain, commit, return the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         rules = BridgeRuleSet(load_bridge_rules(settings.bridge_rules))
     except RulesFileError as exc:
-        print(f"bridge: {exc}", file=sys.stderr)
-        return 2
+        print(f"orderstream: config error: ORDERSTREAM_BRIDGE_RULES: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     unheard = sorted(set(rules.source_topics) - set(settings.topic_list))
     if unheard:
         log.warning("rules name topics the bridge does not subscribe to: %s", ", ".join(unheard))
     try:
         return asyncio.run(_serve(settings, rules))
+    except ConfigError as exc:
+        print(f"orderstream: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except (OrderstreamError, KafkaError) as exc:
         print(f"bridge: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
 
 
 async def _serve(settings: BridgeSettings, rules: BridgeRuleSet) -> int:
@@ -521,10 +529,18 @@ async def _serve(settings: BridgeSettings, rules: BridgeRuleSet) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    await check_broker(settings)  # a config mistake is one line and exit 2, not a retry loop
     bridge = Bridge(settings, rules)
-    server = MetricsServer(bridge.metrics, settings.metrics_port) if settings.metrics_port else None
-    if server is not None:
-        await server.start()
+    server = None
+    if settings.metrics_port:
+        server = MetricsServer(bridge.metrics, settings.metrics_port, host=settings.metrics_host)
+        try:
+            await server.start()
+        except OSError as exc:
+            raise ConfigError(
+                "ORDERSTREAM_METRICS_PORT",
+                f"cannot listen on {settings.metrics_host}:{settings.metrics_port}: {exc.strerror or exc}",
+            ) from None
     gc_tuning.tune()
     try:
         await bridge.run_until(stop)
@@ -532,4 +548,4 @@ async def _serve(settings: BridgeSettings, rules: BridgeRuleSet) -> int:
         if server is not None:
             await server.stop()
     log.info("bridge stopped cleanly")
-    return 0
+    return EXIT_OK

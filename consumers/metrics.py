@@ -77,7 +77,7 @@ class MetricsServer:
     """``GET /metrics`` (Prometheus text) and ``GET /health`` (ECS container health check) on one port."""
 
     def __init__(
-        self, metrics: BridgeMetrics, port: int, host: str = "0.0.0.0", stale_after: float = 60.0
+        self, metrics: BridgeMetrics, port: int, host: str = "127.0.0.1", stale_after: float = 60.0
     ) -> None:
         self._metrics = metrics
         self._port = port

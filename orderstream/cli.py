@@ -11,17 +11,39 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from orderstream.errors import ConfigError, OrderstreamError
+
+if TYPE_CHECKING:
+    from orderstream.settings import KafkaSettings
+
+K = TypeVar("K", bound="KafkaSettings")
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+"""Exit codes of every orderstream command: success, a runtime failure, a configuration mistake."""
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="orderstream: orders on Kafka.")
 local_app = typer.Typer(no_args_is_help=True, help="The local stack: Kafka broker (KRaft) and moto.")
 topics_app = typer.Typer(no_args_is_help=True, help="Topic administration.")
 app.add_typer(local_app, name="local")
 app.add_typer(topics_app, name="topics")
+
+
+def _connected(settings_class: type[K]) -> K:
+    """Load settings and check, within ORDERSTREAM_KAFKA_CONNECT_TIMEOUT, that the broker takes them."""
+    from orderstream.settings import load
+
+    return _checked(load(settings_class))
+
+
+def _checked(settings: K) -> K:
+    from orderstream.preflight import check_broker_sync
+
+    check_broker_sync(settings)
+    return settings
 
 
 # ------------------------------------------------------------------------------------------ local
@@ -38,6 +60,24 @@ def local_fetch() -> None:
 
     broker = KafkaBroker.from_env()
     typer.echo(f"kafka {broker.version} jars in {broker.fetch()}")
+
+
+@local_app.command("certs")
+def local_certs() -> None:
+    """Make the local CA, broker/client certificates and SCRAM password with openssl (once; .local/tls)."""
+    from orderstream.local import KafkaBroker
+    from orderstream.local_broker import SCRAM_USER
+
+    broker = KafkaBroker.from_env()
+    tls = broker.tls_files()
+    ports = broker.ports
+    typer.echo(
+        f"tls files in {tls.root}: CA {tls.ca_cert.name}, client {tls.client_cert.name}/{tls.client_key.name}"
+    )
+    typer.echo(
+        f"SASL_SSL 127.0.0.1:{ports.sasl_ssl} and 127.0.0.1:{ports.reauth} (re-auth), SCRAM-SHA-512 user "
+        f"{SCRAM_USER!r}, password in {tls.scram_password_file.name}; mTLS 127.0.0.1:{ports.mtls}"
+    )
 
 
 @local_app.command("up")
@@ -94,9 +134,9 @@ def topics_create(
 ) -> None:
     """Create the source, internal and DLQ topics (same partition count: co-partitioned)."""
     from orderstream import kafka
-    from orderstream.settings import ProducerSettings, load
+    from orderstream.settings import ProducerSettings
 
-    settings = load(ProducerSettings)
+    settings = _connected(ProducerSettings)
     created, existing = asyncio.run(
         kafka.create_topics(settings, partitions=partitions, replication_factor=replication_factor)
     )
@@ -133,11 +173,12 @@ def produce(
 ) -> None:
     """Send synthetic orders (with chaos knobs) or a JSONL file of raw records to the source topics."""
     from orderstream import producer as prod
-    from orderstream.settings import ProducerSettings, load
+    from orderstream.settings import ProducerSettings
     from orderstream.synth import Chaos, Workload
 
-    settings = load(ProducerSettings)
+    settings = _connected(ProducerSettings)
     if file is not None:
+        asyncio.run(prod.check_file_topics(settings, file))
         records = prod.read_jsonl(file)
         total: int | None = None
     else:
@@ -150,6 +191,9 @@ def produce(
         total = count
     report = asyncio.run(prod.produce(settings, records, rate=rate, total=total, progress=progress))
     typer.echo(report.summary())
+    if report.failed:
+        typer.echo(f"orderstream: {report.failed} record(s) were not acknowledged", err=True)
+        raise SystemExit(EXIT_FAILURE)
 
 
 # ------------------------------------------------------------------------------------------ worker
@@ -158,12 +202,20 @@ def produce(
 @app.command("worker")
 def worker() -> None:
     """Run the faust agents named by ORDERSTREAM_AGENTS (default: sequencer, router, loyalty)."""
+    from orderstream.domain.rules import RulesFileError
+    from orderstream.preflight import check_port
     from orderstream.settings import WorkerSettings, load
     from streams.worker import Worker, build
 
-    rt = build(load(WorkerSettings))
+    settings = load(WorkerSettings)
+    check_port(settings.web_host, settings.web_port, "ORDERSTREAM_WEB_PORT", "ORDERSTREAM_WEB_HOST")
+    try:
+        rt = build(settings)  # builds the faust app and loads the router's rules; connects to nothing
+    except RulesFileError as exc:
+        raise ConfigError("ORDERSTREAM_ROUTER_RULES", str(exc)) from None
+    _checked(settings)
     asyncio.run(rt.create_topics())
-    Worker(rt.app, loglevel=rt.settings.log_level, quiet=True).execute_from_commandline()
+    Worker(rt.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
 
 
 loyalty_app = typer.Typer(no_args_is_help=True, help="Loyalty balances (asks a running worker).")
@@ -204,9 +256,14 @@ def loyalty_get(
 def bridge() -> None:
     """Run the EventBridge bridge (settings: ORDERSTREAM_* environment, see BridgeSettings)."""
     from consumers.bridge import run
+    from orderstream.preflight import check_port
     from orderstream.settings import BridgeSettings, load
 
-    raise SystemExit(run(load(BridgeSettings)))
+    settings = load(BridgeSettings)
+    check_port(
+        settings.metrics_host, settings.metrics_port, "ORDERSTREAM_METRICS_PORT", "ORDERSTREAM_METRICS_HOST"
+    )
+    raise SystemExit(run(settings))  # loads the rules, then checks the broker (exit 2 on a mistake)
 
 
 # ------------------------------------------------------------------------------------------ dlq
@@ -245,10 +302,10 @@ def dlq_list(
 ) -> None:
     """Show parked records with their decoded headers (why, where from, how often replayed)."""
     from orderstream import dlq_tools
-    from orderstream.settings import ProducerSettings, load
+    from orderstream.settings import ProducerSettings
 
     selection = _selection(stage, reason, since, until)
-    entries = asyncio.run(dlq_tools.read_dlq(load(ProducerSettings), selection, limit=limit))  # type: ignore[arg-type]
+    entries = asyncio.run(dlq_tools.read_dlq(_connected(ProducerSettings), selection, limit=limit))  # type: ignore[arg-type]
     if as_json:
         for entry in entries:
             typer.echo(json.dumps(entry.to_row(preview=10_000), sort_keys=True))
@@ -290,11 +347,11 @@ def dlq_replay(
 ) -> None:
     """Send selected records back to their source topic (original key, replay count header, capped)."""
     from orderstream import dlq_tools
-    from orderstream.settings import ProducerSettings, load
+    from orderstream.settings import ProducerSettings
 
     if not any((stage, reason, since, until, at)):
         raise typer.BadParameter("select records: --at, --stage, --reason, --since or --until")
-    settings = load(ProducerSettings)
+    settings = _connected(ProducerSettings)
     selection = _selection(stage, reason, since, until, at)
     entries = asyncio.run(dlq_tools.read_dlq(settings, selection))  # type: ignore[arg-type]
     fixed = value_file.read_bytes().strip() if value_file is not None else None
@@ -328,9 +385,9 @@ def _replay(stage: str, topics: list[str], group: str | None, app_id: str | None
             to_time: str | None, to_earliest: bool, execute: bool) -> None:  # fmt: skip
     from orderstream import replay
     from orderstream.dlq_tools import parse_when
-    from orderstream.settings import WorkerSettings, load
+    from orderstream.settings import WorkerSettings
 
-    settings = load(WorkerSettings)
+    settings = _connected(WorkerSettings)
     target = replay.Target(
         offset=to_offset, at=parse_when(to_time) if to_time else None, earliest=to_earliest
     )
@@ -453,10 +510,10 @@ def main() -> None:
         app()
     except ConfigError as exc:
         typer.echo(f"orderstream: config error: {exc}", err=True)
-        raise SystemExit(2) from None
+        raise SystemExit(EXIT_CONFIG) from None
     except OrderstreamError as exc:
         typer.echo(f"orderstream: {exc}", err=True)
-        raise SystemExit(1) from None
+        raise SystemExit(EXIT_FAILURE) from None
 
 
 if __name__ == "__main__":

@@ -18,9 +18,16 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from string import Template
 
 from orderstream.errors import LocalStackError
+from orderstream.local_broker import (
+    BrokerPorts,
+    TlsFiles,
+    ensure_tls,
+    render_broker_config,
+    scram_config_args,
+    scram_format_args,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_INFRA = PROJECT_ROOT / "infra" / "local"
@@ -66,6 +73,11 @@ class LocalPaths:
     @property
     def kafka_config(self) -> Path:
         return self.root / "kafka" / "server.properties"
+
+    @property
+    def tls(self) -> Path:
+        """CA, broker and client certificates and the SCRAM password (``orderstream local certs``)."""
+        return self.root / "tls"
 
     def pidfile(self, name: str) -> Path:
         return self.root / f"{name}.pid"
@@ -177,6 +189,14 @@ class KafkaBroker:
         return f"127.0.0.1:{self.port}"
 
     @property
+    def ports(self) -> BrokerPorts:
+        return BrokerPorts(self.port)
+
+    def tls_files(self) -> TlsFiles:
+        """The TLS/SCRAM material, made with openssl if it is not there yet (idempotent)."""
+        return ensure_tls(self.paths.tls)
+
+    @property
     def log_file(self) -> Path:
         return self.paths.logs / "kafka.log"
 
@@ -213,25 +233,43 @@ class KafkaBroker:
             "-cp", f"{libs}/*", main, *args,
         ]  # fmt: skip
 
-    def _render_config(self) -> None:
-        template = Template((LOCAL_INFRA / "server.properties.template").read_text())
+    def _render_config(self, tls: TlsFiles) -> None:
         self.paths.kafka_config.parent.mkdir(parents=True, exist_ok=True)
         self.paths.kafka_config.write_text(
-            template.substitute(port=self.port, controller_port=self.port + 1, data_dir=self.paths.kafka_data)
+            render_broker_config(port=self.port, data_dir=self.paths.kafka_data, tls=tls)
         )
+        self.paths.kafka_config.chmod(0o600)  # it holds the keystore password
 
-    def _format(self, libs: Path) -> None:
+    def _format(self, libs: Path, tls: TlsFiles) -> None:
         if (self.paths.kafka_data / "meta.properties").exists():
             return
         self.paths.kafka_data.mkdir(parents=True, exist_ok=True)
         cmd = self._java_cmd(
-            libs, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(self.paths.kafka_config)
-        )
+            libs, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(self.paths.kafka_config),
+            *scram_format_args(tls),
+        )  # fmt: skip
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             lines = (result.stdout + result.stderr).strip().splitlines()
             cause = next((ln for ln in lines if "Exception" in ln), lines[-1] if lines else "no output")
             raise LocalStackError(f"formatting KRaft storage failed: {cause.strip()}")
+        self._scram_marker.write_text(_fingerprint(tls.scram_password))
+
+    @property
+    def _scram_marker(self) -> Path:
+        return self.paths.kafka_data / ".scram-user"
+
+    def _ensure_scram_user(self, libs: Path, tls: TlsFiles) -> None:
+        """Data formatted before the SCRAM user existed (or with another password) gets it now."""
+        fingerprint = _fingerprint(tls.scram_password)
+        if self._scram_marker.exists() and self._scram_marker.read_text() == fingerprint:
+            return
+        cmd = self._java_cmd(libs, "kafka.admin.ConfigCommand", *scram_config_args(tls, self.bootstrap))
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+        if result.returncode != 0:
+            tail = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["no output"]
+            raise LocalStackError(f"creating the SCRAM user failed: {tail[0]}")
+        self._scram_marker.write_text(fingerprint)
 
     def running_pid(self) -> int | None:
         return _read_pid(self.pidfile)
@@ -246,8 +284,9 @@ class KafkaBroker:
                 return f"kafka already answering on {self.bootstrap} (not started by orderstream)"
             raise LocalStackError(f"port {self.port} is taken by something that is not Kafka")
         libs = self.fetch()
-        self._render_config()
-        self._format(libs)
+        tls = self.tls_files()
+        self._render_config(tls)
+        self._format(libs, tls)
         heap = os.environ.get("ORDERSTREAM_LOCAL_KAFKA_HEAP", "1g")
         cmd = self._java_cmd(libs, "kafka.Kafka", str(self.paths.kafka_config), heap=heap)
         pid = _spawn(cmd, self.paths.logs / "kafka.out", self.pidfile)
@@ -255,7 +294,12 @@ class KafkaBroker:
             raise LocalStackError(
                 f"kafka did not answer on {self.bootstrap} within {timeout:.0f}s; see {self.log_file}"
             )
-        return f"kafka {self.version} up (pid {pid}) on {self.bootstrap}; log {self.log_file}"
+        self._ensure_scram_user(libs, tls)
+        ports = self.ports
+        return (
+            f"kafka {self.version} up (pid {pid}) on {self.bootstrap} (SASL_SSL :{ports.sasl_ssl}, "
+            f"re-auth :{ports.reauth}, mTLS :{ports.mtls}); log {self.log_file}"
+        )
 
     def down(self, timeout: float = 30.0) -> str:
         stopped = _stop(self.pidfile, timeout)
@@ -273,6 +317,12 @@ class KafkaBroker:
         if self.running_pid() is not None:
             raise LocalStackError("stop kafka before resetting its data")
         shutil.rmtree(self.paths.kafka_data, ignore_errors=True)
+
+
+def _fingerprint(secret: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
 
 
 def _cluster_id() -> str:

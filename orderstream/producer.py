@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import difflib
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -21,7 +23,8 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from orderstream import kafka
-from orderstream.errors import OrderstreamError
+from orderstream.domain import contract
+from orderstream.errors import ConfigError, OrderstreamError
 from orderstream.settings import ProducerSettings
 from orderstream.synth import Chaos, Record, Workload, generate
 
@@ -79,6 +82,13 @@ def _field_bytes(doc: dict[str, object], name: str, line_no: int, path: Path) ->
 def read_jsonl(path: Path) -> Iterator[Record]:
     """Records from a JSONL file. ``value`` may be a string (sent as is, malformed JSON included), a JSON
     object (serialised compactly), or ``{"base64": "..."}`` for arbitrary bytes."""
+    for line_no, doc in _jsonl_objects(path):
+        value = _field_bytes(doc, "value", line_no, path)
+        key = _field_bytes(doc, "key", line_no, path)
+        yield Record(doc["topic"], key or b"", value or b"", "valid")
+
+
+def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if not path.exists():
         raise InputFileError(f"{path}: no such file")
     with path.open("rb") as fh:
@@ -91,9 +101,29 @@ def read_jsonl(path: Path) -> Iterator[Record]:
                 raise InputFileError(f"{path}:{line_no}: not a JSON line ({exc})") from None
             if not isinstance(doc, dict) or not isinstance(doc.get("topic"), str):
                 raise InputFileError(f"{path}:{line_no}: expected an object with a string 'topic'")
-            value = _field_bytes(doc, "value", line_no, path)
-            key = _field_bytes(doc, "key", line_no, path)
-            yield Record(doc["topic"], key or b"", value or b"", "valid")
+            yield line_no, doc
+
+
+async def check_file_topics(settings: ProducerSettings, path: Path) -> None:
+    """Before anything is sent: every line of ``path`` is a record and every topic it names exists.
+
+    Raises :class:`ConfigError` for ``--file`` naming the first line at fault, so a typo in a topic sends
+    nothing instead of half a file.
+    """
+    first_use: dict[str, int] = {}
+    try:
+        for line_no, doc in _jsonl_objects(path):
+            _field_bytes(doc, "value", line_no, path)
+            _field_bytes(doc, "key", line_no, path)
+            first_use.setdefault(doc["topic"], line_no)
+    except InputFileError as exc:
+        raise ConfigError("--file", str(exc)) from None
+    existing = await kafka.partition_counts(settings, list(first_use))
+    for topic, line_no in sorted(first_use.items(), key=lambda item: item[1]):
+        if topic not in existing:
+            close = difflib.get_close_matches(topic, contract.ALL_TOPICS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else " (run: orderstream topics create)"
+            raise ConfigError("--file", f"{path}:{line_no}: topic {topic!r} does not exist{hint}")
 
 
 async def produce(

@@ -7,10 +7,14 @@ that names the variable.
 
 from __future__ import annotations
 
+import difflib
+import os
+import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orderstream.errors import ConfigError
@@ -18,6 +22,15 @@ from orderstream.errors import ConfigError
 ENV_PREFIX = "ORDERSTREAM_"
 AGENT_NAMES = ("sequencer", "router", "loyalty")
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+TOOLING_VARIABLES = frozenset(
+    {
+        "ORDERSTREAM_LOCAL_DIR",
+        "ORDERSTREAM_LOCAL_KAFKA_PORT",
+        "ORDERSTREAM_LOCAL_KAFKA_HEAP",
+        "ORDERSTREAM_LOCAL_MOTO_PORT",
+    }
+)
+"""``ORDERSTREAM_*`` variables read by the local stack (:mod:`orderstream.local`), not by a settings class."""
 
 
 class KafkaSettings(BaseSettings):
@@ -29,10 +42,35 @@ class KafkaSettings(BaseSettings):
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["AWS_MSK_IAM", "SCRAM-SHA-512", "PLAIN"] | None = None
     kafka_sasl_username: str | None = None
-    kafka_sasl_password: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    """Never logged: ``SecretStr`` shows ``**********`` in a repr; :mod:`orderstream.kafka` unwraps it."""
+    kafka_ssl_ca_file: Path | None = None
+    """PEM file of the CA(s) that signed the brokers' certificates (default: the system trust store)."""
+    kafka_ssl_cert_file: Path | None = None
+    """PEM client certificate (chain) for mutual TLS; needs ``kafka_ssl_key_file``."""
+    kafka_ssl_key_file: Path | None = None
+    """PEM private key of ``kafka_ssl_cert_file`` (unencrypted)."""
+    kafka_connect_timeout: float = Field(10.0, gt=0, le=300)
+    """Seconds the start-up check waits for a bootstrap server before reporting it unreachable."""
     aws_region: str = "us-east-1"
     topic_partitions: int = Field(6, ge=1, le=1000)
     topic_replication_factor: int = Field(1, ge=1, le=5)
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _host_port_list(cls, value: str) -> str:
+        servers = [s.strip() for s in value.split(",")]
+        for server in servers:
+            host, sep, port = server.rpartition(":")
+            if not server or not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"expected host:port[,host:port...], and {server!r} is not host:port")
+        return ",".join(servers)
+
+    @property
+    def bootstrap_list(self) -> list[tuple[str, int]]:
+        """``(host, port)`` of every bootstrap server."""
+        pairs = (s.rpartition(":") for s in self.kafka_bootstrap_servers.split(","))
+        return [(host.strip("[]"), int(port)) for host, _, port in pairs]
 
 
 class ProducerSettings(KafkaSettings):
@@ -88,6 +126,8 @@ class BridgeSettings(KafkaSettings):
     bridge_max_in_flight: int = Field(4, ge=1, le=64)
     bridge_claim_check_bucket: str | None = None
     bridge_stop_timeout: float = Field(20.0, gt=0, le=120)
+    metrics_host: str = "127.0.0.1"
+    """Where ``/metrics`` and ``/health`` listen (the image sets 0.0.0.0 so other tasks can scrape)."""
     metrics_port: int = Field(9102, ge=0, le=65535)
 
     @property
@@ -98,13 +138,52 @@ class BridgeSettings(KafkaSettings):
 S = TypeVar("S", bound=BaseSettings)
 
 
+_WARNED: set[str] = set()
+SECRET_FIELDS = frozenset({"kafka_sasl_password"})
+"""Fields whose value never appears in a message (nor, being ``SecretStr``, in a repr)."""
+
+
 def load(cls: type[S]) -> S:
-    """Build a settings object or raise :class:`ConfigError` naming the first bad variable."""
+    """Build a settings object or raise :class:`ConfigError` naming the first bad variable.
+
+    Unknown ``ORDERSTREAM_*`` variables are reported first, one warning line each on stderr (not fatal).
+    """
+    for line in unknown_variable_warnings(os.environ):
+        if line not in _WARNED:
+            _WARNED.add(line)
+            print(f"orderstream: warning: {line}", file=sys.stderr)
     try:
         return cls()
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         field = str(err["loc"][0]) if err["loc"] else "?"
         value = err.get("input")
-        shown = f" (got {value!r})" if isinstance(value, str | int | float) else ""
+        secret = field in SECRET_FIELDS
+        shown = f" (got {value!r})" if isinstance(value, str | int | float) and not secret else ""
         raise ConfigError(f"{ENV_PREFIX}{field.upper()}", f"{err['msg']}{shown}") from None
+
+
+def known_variables() -> frozenset[str]:
+    """Every ``ORDERSTREAM_*`` name some deployable reads: the fields of every settings class here."""
+    names = set(TOOLING_VARIABLES)
+    for settings_class in _settings_classes():
+        names.update(f"{ENV_PREFIX}{name.upper()}" for name in settings_class.model_fields)
+    return frozenset(names)
+
+
+def _settings_classes() -> Iterator[type[BaseSettings]]:
+    for value in list(globals().values()):
+        if isinstance(value, type) and issubclass(value, BaseSettings) and value is not BaseSettings:
+            yield value
+
+
+def unknown_variable_warnings(environ: Mapping[str, str]) -> list[str]:
+    """One line per ``ORDERSTREAM_*`` variable no deployable reads, with the closest known name."""
+    known = known_variables()
+    suffixes = {name.removeprefix(ENV_PREFIX): name for name in known}
+    lines = []
+    for name in sorted(n for n in environ if n.startswith(ENV_PREFIX) and n not in known):
+        close = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), suffixes, n=1, cutoff=0.75)
+        hint = f"; did you mean {suffixes[close[0]]}?" if close else ""
+        lines.append(f"{name} is not an orderstream setting and is ignored{hint}")
+    return lines

@@ -107,3 +107,24 @@ def test_dependencies_are_installed_before_the_code_is_copied() -> None:
     )
     assert deps_copy < deps_install < code_copy
     assert not any(op == "COPY" and arg.startswith(". ") for op, arg in ops), "COPY . would bust the cache"
+
+
+def test_the_image_installs_the_msk_extra_with_its_pin() -> None:
+    """ECS tasks authenticate with MSK IAM: the signer must be in the image, pinned like everything else."""
+    import subprocess
+    import sys
+
+    run = next(arg for op, arg in _instructions() if op == "RUN" and "-r /tmp/requirements.txt" in arg)
+    script = re.search(r'python -c "(.+?)"\s*>', run)
+    assert script is not None
+    listed = subprocess.run(
+        [sys.executable, "-c", script.group(1)], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert any(req.startswith("aws-msk-iam-sasl-signer-python") for req in listed)
+    pins = (REPO / "constraints.txt").read_text().splitlines()
+    assert "aws-msk-iam-sasl-signer-python==1.0.2" in pins
+
+
+def test_the_image_listens_on_all_interfaces_for_health_and_metrics() -> None:
+    env = " ".join(arg for op, arg in _instructions() if op == "ENV")
+    assert "ORDERSTREAM_WEB_HOST=0.0.0.0" in env and "ORDERSTREAM_METRICS_HOST=0.0.0.0" in env

@@ -240,3 +240,22 @@ def test_compose_and_ecs_run_the_same_command_and_agents(
     assert set(container["environment"]) - THIRD_PARTY_ENV - local_only == ecs_names - iam_only
     if SERVICES[service].agents:
         assert container["environment"][env_var("agents")] == ",".join(SERVICES[service].agents)
+
+
+def test_the_worker_web_port_is_open_between_tasks_only(example_main: dict[str, Any]) -> None:
+    """faust's table routing forwards /loyalty to the owning worker: the tasks reach each other's web port,
+    and nothing else reaches it (no CIDR rule on that port, no public IP)."""
+    found = resources(example_main)
+    web_rules = {
+        (rtype, name): body
+        for (rtype, name), body in found.items()
+        if rtype.startswith("aws_vpc_security_group_") and body.get("from_port") == "${local.worker_port}"
+    }
+    kinds = {rtype for rtype, _ in web_rules}
+    assert kinds == {"aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule"}
+    for body in web_rules.values():
+        assert body["security_group_id"] == "${aws_security_group.tasks.id}"
+        assert body["referenced_security_group_id"] == "${aws_security_group.tasks.id}"
+        assert "cidr_ipv4" not in body and "cidr_ipv6" not in body
+    ingress = [b for (t, _), b in found.items() if t == "aws_vpc_security_group_ingress_rule"]
+    assert not [b for b in ingress if "cidr_ipv4" in b or "cidr_ipv6" in b]

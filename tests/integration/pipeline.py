@@ -118,10 +118,15 @@ class Bridge:
     log_dir: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.log_dir / f"bridge-{self.port}.log"
 
     def start(self) -> Bridge:
         env = {
@@ -131,6 +136,7 @@ class Bridge:
             "ORDERSTREAM_AWS_ENDPOINT_URL": self.aws_endpoint,
             "ORDERSTREAM_EVENT_BUS": self.event_bus,
             "ORDERSTREAM_METRICS_PORT": str(self.port),
+            **self.extra_env,
         }
         self.proc = h.run_cli("bridge", env, self.log_dir / f"bridge-{self.port}.log")
         return self

@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections import defaultdict
@@ -31,7 +32,8 @@ from orderstream.settings import BridgeSettings, ProducerSettings
 
 pytestmark = pytest.mark.integration
 
-ORCHESTRATOR = Path("/work/main/.venv/bin/orderstream")
+ORCHESTRATOR = [sys.executable, "-m", "orderstream.cli"]
+"""This checkout's CLI (never an installed copy elsewhere)."""
 
 # --------------------------------------------------------------------------------------------- events
 
@@ -396,7 +398,7 @@ async def test_kill_minus_nine_mid_stream_then_restart_loses_nothing(
 @contextlib.contextmanager
 def _bridge_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as sink:
-        process = subprocess.Popen([str(ORCHESTRATOR), "bridge"], env=env, stdout=sink, stderr=sink)
+        process = subprocess.Popen([*ORCHESTRATOR, "bridge"], env=env, stdout=sink, stderr=sink)
     try:
         yield process
     finally:

@@ -203,6 +203,26 @@ resource "aws_vpc_security_group_egress_rule" "tasks_to_msk" {
   to_port                      = 9098
 }
 
+# faust routes GET /loyalty/{customer} to the worker that owns the customer's table partition, over the
+# web port: task to task only, never from a CIDR (docs/security.md).
+resource "aws_vpc_security_group_ingress_rule" "tasks_web_from_tasks" {
+  description                  = "faust table routing (/loyalty) between orderstream workers"
+  security_group_id            = aws_security_group.tasks.id
+  referenced_security_group_id = aws_security_group.tasks.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.worker_port
+  to_port                      = local.worker_port
+}
+
+resource "aws_vpc_security_group_egress_rule" "tasks_web_to_tasks" {
+  description                  = "faust table routing (/loyalty) between orderstream workers"
+  security_group_id            = aws_security_group.tasks.id
+  referenced_security_group_id = aws_security_group.tasks.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.worker_port
+  to_port                      = local.worker_port
+}
+
 resource "aws_vpc_security_group_egress_rule" "tasks_to_aws_apis" {
   description       = "HTTPS to AWS APIs (ECR, CloudWatch Logs, EventBridge, S3) via NAT or VPC endpoints"
   security_group_id = aws_security_group.tasks.id
