@@ -132,8 +132,8 @@ class Merger(Generic[T]):
                 if state is head or state.buffered:
                     continue  # a buffered input's next record is no earlier than the head
                 bound = state.low_bound(now)
-                if bound is None or bound < timestamp:
-                    return taken  # idle: this input may still deliver something earlier
+                if bound is None or bound < timestamp or (bound == timestamp and state.order < head.order):
+                    return taken  # idle: this input may still deliver something earlier (or tied, first)
             _, item = head.buffered.popleft()
             head.last_taken = timestamp
             if self._stream_time is None or timestamp > self._stream_time:
