@@ -92,6 +92,9 @@ class WorkerSettings(KafkaSettings):
     store: Literal["memory", "rocksdb"] = "memory"
     data_dir: Path = Path(".local/worker-data")
     web_host: str = "127.0.0.1"
+    web_advertised_host: str | None = None
+    """The address other workers reach this one at (faust routes ``/loyalty/{id}`` to the owner of the key).
+    Unset: ``web_host``, or this host's own address when ``web_host`` is a wildcard (0.0.0.0 on ECS)."""
     web_port: int = Field(6066, ge=1, le=65535)
     router_rules: Path = RULES_DIR / "router.yaml"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -11,6 +11,7 @@ input offsets in it; faust's own per-record transactions are not used.
 
 from __future__ import annotations
 
+import socket
 import time
 from typing import Any
 
@@ -76,6 +77,16 @@ def _store_url(settings: WorkerSettings) -> str:
     return f"{ROCKSDB}://"
 
 
+def advertised_url(settings: WorkerSettings) -> str:
+    """Where other workers reach this one's web server: faust forwards a ``/loyalty/{id}`` request that
+    arrives at a worker not owning the key to the owner's advertised URL, so every task must advertise its
+    own address, not the wildcard it binds."""
+    host = settings.web_advertised_host or settings.web_host
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.gethostbyname(socket.gethostname())  # on Fargate (awsvpc): the task's own address
+    return f"http://{host}:{settings.web_port}"
+
+
 def make_app(settings: WorkerSettings) -> WorkerApp:
     datadir = (settings.data_dir / faust_id(settings)).resolve()
     datadir.mkdir(parents=True, exist_ok=True)
@@ -97,6 +108,8 @@ def make_app(settings: WorkerSettings) -> WorkerApp:
         web_bind=settings.web_host,
         web_port=settings.web_port,
         web_in_thread=False,
+        canonical_url=advertised_url(settings),
+        web_tables_enabled=False,  # faust's /table views serve table data; /loyalty is the view we mean to serve
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_linger_ms=5,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from faust.types.tuples import TP
 
 from orderstream.settings import WorkerSettings
@@ -25,3 +26,21 @@ def test_the_worker_monitor_records_when_a_partition_last_fed_a_stream_and_keeps
     assert tp in monitor.stream_inbound_time  # faust's stalled-stream check reads it
     assert monitor.messages_received_total == monitor.events_total == 0
     assert not monitor.tp_read_offsets
+
+
+def test_a_worker_advertises_its_own_address_not_the_wildcard_it_binds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from streams.app import advertised_url
+
+    monkeypatch.setattr(socket, "gethostname", lambda: "ip-10-0-1-23")
+    monkeypatch.setattr(socket, "gethostbyname", lambda name: "10.0.1.23" if name == "ip-10-0-1-23" else "?")
+    assert advertised_url(WorkerSettings(web_host="0.0.0.0", web_port=6066)) == "http://10.0.1.23:6066"
+    assert advertised_url(WorkerSettings(web_host="127.0.0.1")) == "http://127.0.0.1:6066"
+    explicit = WorkerSettings(web_host="0.0.0.0", web_advertised_host="worker-3.internal")
+    assert advertised_url(explicit) == "http://worker-3.internal:6066"
+    app = build(WorkerSettings(data_dir=tmp_path, web_host="0.0.0.0")).app
+    assert str(app.conf.canonical_url) == "http://10.0.1.23:6066"
+    assert app.conf.web_tables_enabled is False
