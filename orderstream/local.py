@@ -214,11 +214,8 @@ class KafkaBroker:
         ]  # fmt: skip
 
     def _render_config(self) -> None:
-        template = Template((LOCAL_INFRA / "server.properties.template").read_text())
         self.paths.kafka_config.parent.mkdir(parents=True, exist_ok=True)
-        self.paths.kafka_config.write_text(
-            template.substitute(port=self.port, controller_port=self.port + 1, data_dir=self.paths.kafka_data)
-        )
+        self.paths.kafka_config.write_text(render_broker_config(self.port, self.paths.kafka_data))
 
     def _format(self, libs: Path) -> None:
         if (self.paths.kafka_data / "meta.properties").exists():
@@ -273,6 +270,28 @@ class KafkaBroker:
         if self.running_pid() is not None:
             raise LocalStackError("stop kafka before resetting its data")
         shutil.rmtree(self.paths.kafka_data, ignore_errors=True)
+
+
+def render_broker_config(port: int, data_dir: Path | str, controller_port: int | None = None) -> str:
+    """``server.properties`` of the single-node KRaft broker, from ``infra/local/server.properties.template``.
+
+    The one source of the broker's settings: the local broker writes it to ``.local/kafka``, the container
+    backend (:mod:`orderstream.containers.kafka`) passes the same settings to the broker image.
+    """
+    template = Template((LOCAL_INFRA / "server.properties.template").read_text())
+    controller = port + 1 if controller_port is None else controller_port
+    return template.substitute(port=port, controller_port=controller, data_dir=data_dir)
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    """``key=value`` lines of a Java properties file (comments and blank lines skipped)."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "!")):
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip()
+    return out
 
 
 def _cluster_id() -> str:

@@ -1,0 +1,70 @@
+"""``python -m orderstream.containers engine up|down|status`` and ``images`` (the Makefile's docker targets).
+
+``engine up`` uses the engine that answers or starts the private one (installing Debian's docker.io as root);
+with ``--print-host`` it prints ``<DOCKER_HOST> <started>`` on stdout (``- 0`` when the tests fall back to
+the local broker), everything else on stderr. ``engine down`` stops the private engine only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from orderstream.errors import OrderstreamError
+
+
+def _engine(action: str, print_host: bool) -> None:
+    from orderstream.containers.engine import PrivateEngine, ensure
+
+    private = PrivateEngine.default()
+    if action == "up":
+        engine, started = ensure()
+        if engine is not None and not started:
+            print(f"docker engine: using {engine.host} ({engine.kind})", file=sys.stderr)
+        if print_host:
+            print(f"{engine.host if engine else '-'} {int(started)}")
+    elif action == "down":
+        print(private.down(), file=sys.stderr)
+    else:
+        print(private.status())
+
+
+def _images(which: list[str]) -> None:
+    from orderstream.containers import images
+    from orderstream.containers.engine import discover
+
+    engine = discover()
+    if engine is None:
+        raise OrderstreamError("no Docker engine answers: run make docker-up first")
+    client = engine.client()
+    try:
+        for name in which or list(images.BUILDERS):
+            started = time.monotonic()
+            tag = images.BUILDERS[name](client)
+            print(f"image {name}: {tag} ({time.monotonic() - started:.1f}s)", file=sys.stderr)
+    finally:
+        client.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m orderstream.containers")
+    sub = parser.add_subparsers(dest="what", required=True)
+    engine = sub.add_parser("engine", help="the Docker engine the tests use")
+    engine.add_argument("action", choices=["up", "down", "status"])
+    engine.add_argument("--print-host", action="store_true", help="print '<DOCKER_HOST> <started 0|1>'")
+    build = sub.add_parser("images", help="build the images (base, kafka, service, moto) unless current")
+    build.add_argument("names", nargs="*")
+    args = parser.parse_args(argv)
+    try:
+        if args.what == "engine":
+            _engine(args.action, args.print_host)
+        else:
+            _images(args.names)
+    except OrderstreamError as exc:
+        print(f"orderstream: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()
