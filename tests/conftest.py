@@ -50,7 +50,7 @@ def docker_engine() -> Any:
 
 
 @functools.cache
-def kafka_image() -> str:
+def _kafka_image() -> str:
     """The broker image for the testcontainers backend (built once per input hash)."""
     from orderstream.containers import images
 
@@ -77,7 +77,7 @@ def pytest_report_header(config: pytest.Config) -> str:
     if choice == "testcontainers":
         engine = docker_engine()
         try:
-            image = kafka_image()
+            image = _kafka_image()
         except Exception as exc:
             image = f"not built: {exc}"
         return (
@@ -126,7 +126,7 @@ def _local_backend() -> Iterator[BrokerBackend]:
 def _container_backend() -> Iterator[BrokerBackend]:
     from orderstream.containers.kafka import KafkaContainer
 
-    container = KafkaContainer(kafka_image(), docker_engine()).start()
+    container = KafkaContainer(_kafka_image(), docker_engine()).start()
     try:
         yield BrokerBackend("testcontainers", container.bootstrap, container.restart)
     finally:

@@ -1,5 +1,6 @@
 """``python -m orderstream.containers engine up|down|status`` and ``images`` (the Makefile's docker targets).
 
+``compose-config FILE`` writes docker-compose.yml with the host-network override applied (for compose v1).
 ``engine up`` uses the engine that answers or starts the private one (installing Debian's docker.io as root);
 with ``--print-host`` it prints ``<DOCKER_HOST> <started>`` on stdout (``- 0`` when the tests fall back to
 the local broker), everything else on stderr. ``engine down`` stops the private engine only.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from orderstream.errors import OrderstreamError
 
@@ -55,10 +57,16 @@ def main(argv: list[str] | None = None) -> None:
     engine.add_argument("--print-host", action="store_true", help="print '<DOCKER_HOST> <started 0|1>'")
     build = sub.add_parser("images", help="build the images (base, kafka, service, moto) unless current")
     build.add_argument("names", nargs="*")
+    config = sub.add_parser("compose-config", help="write docker-compose.yml + the host-network override as one file")
+    config.add_argument("file", type=Path)
     args = parser.parse_args(argv)
     try:
         if args.what == "engine":
             _engine(args.action, args.print_host)
+        elif args.what == "compose-config":
+            from orderstream.containers.compose import write_merged
+
+            print(write_merged(args.file))
         else:
             _images(args.names)
     except OrderstreamError as exc:
