@@ -100,6 +100,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Local-broker runs last, so each broker starts once."""
+
     def on_local(item: pytest.Item) -> bool:
         callspec = getattr(item, "callspec", None)
         return callspec is not None and callspec.params.get("broker") == "local"

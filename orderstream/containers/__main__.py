@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> None:
     engine.add_argument("--print-host", action="store_true", help="print '<DOCKER_HOST> <started 0|1>'")
     build = sub.add_parser("images", help="build the images (base, kafka, service, moto) unless current")
     build.add_argument("names", nargs="*")
-    config = sub.add_parser("compose-config", help="write docker-compose.yml + the host-network override as one file")
+    config = sub.add_parser(
+        "compose-config", help="write docker-compose.yml + the host-network override as one file"
+    )
     config.add_argument("file", type=Path)
     args = parser.parse_args(argv)
     try:

@@ -56,7 +56,7 @@ ComposeLoader.add_constructor("!override", _override)
 
 def load(path: Path) -> dict[str, Any]:
     with path.open() as handle:
-        loaded: dict[str, Any] = yaml.load(handle, Loader=ComposeLoader)  # noqa: S506 (a SafeLoader subclass)
+        loaded: dict[str, Any] = yaml.load(handle, Loader=ComposeLoader)
     return loaded
 
 

@@ -187,7 +187,9 @@ class PrivateEngine:
         for point in self.mounts():
             done = subprocess.run(["umount", point], capture_output=True, check=False).returncode == 0
             if not done:
-                done = subprocess.run(["umount", "-l", point], capture_output=True, check=False).returncode == 0
+                done = (
+                    subprocess.run(["umount", "-l", point], capture_output=True, check=False).returncode == 0
+                )
             count += done
         left = self.mounts()
         if left:
@@ -230,7 +232,9 @@ def install_packages(log: Path) -> None:
     install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
     with log.open("ab") as out:
         if subprocess.run(install, stdout=out, stderr=subprocess.STDOUT, env=env, check=False).returncode:
-            subprocess.run(["apt-get", "update", "-q"], stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
+            subprocess.run(
+                ["apt-get", "update", "-q"], stdout=out, stderr=subprocess.STDOUT, env=env, check=False
+            )
             if subprocess.run(install, stdout=out, stderr=subprocess.STDOUT, env=env, check=False).returncode:
                 raise DockerError(f"apt-get could not install {' '.join(missing)}; see {log}")
 

@@ -1,7 +1,7 @@
 """The images the tests and compose run, each tagged with a hash of its inputs (never rebuilt unchanged).
 
-- ``base``: where the public ``python:3.11-slim-bookworm`` can be pulled, that image; where nothing can be
-  pulled (these machines), a Debian bookworm ``minbase`` made with debootstrap plus Python 3.11, imported as
+- ``base``: the public ``python:3.11-slim-bookworm`` where the engine has it or can pull it; on the private
+  engine, which reaches no registry (these machines), a Debian bookworm ``minbase`` made with debootstrap plus Python 3.11, imported as
   an image. It carries this machine's CA bundle and apt ``Acquire`` settings, so pip and apt work inside
   builds here as they do on the host. The root filesystem is kept as a tarball under ``.local/docker``.
 - ``kafka``: the Kafka version of ``infra/local/pom.xml``, from the same Maven jars as the local broker, plus
@@ -63,7 +63,9 @@ def _build(client: Any, name: str, tag: str, **kwargs: Any) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     step, error = "before the first step", ""
     with log.open("w") as out:
-        for chunk in client.api.build(tag=tag, network_mode="host", rm=True, forcerm=True, decode=True, **kwargs):
+        for chunk in client.api.build(
+            tag=tag, network_mode="host", rm=True, forcerm=True, decode=True, **kwargs
+        ):
             text = chunk.get("stream", "")
             out.write(text)
             if text.startswith("Step "):
@@ -96,11 +98,18 @@ def _can_pull(client: Any, image: str) -> bool:
         return False
 
 
+def _private(client: Any) -> bool:
+    """The project's private engine, which reaches no registry (elsewhere a pull is worth a try)."""
+    from orderstream.containers.engine import PrivateEngine
+
+    return bool(client.info().get("DockerRootDir") == str(PrivateEngine.default().data_root))
+
+
 def base(client: Any) -> str:
     """The image the service Dockerfile builds on: the public Python image, else a local bookworm."""
     if os.environ.get("ORDERSTREAM_BASE_IMAGE"):
         return os.environ["ORDERSTREAM_BASE_IMAGE"]
-    if _exists(client, PUBLIC_BASE) or (os.environ.get("ORDERSTREAM_PULL_BASE") == "1" and _can_pull(client, PUBLIC_BASE)):
+    if _exists(client, PUBLIC_BASE) or (not _private(client) and _can_pull(client, PUBLIC_BASE)):
         return PUBLIC_BASE
     ca = HOST_CA_BUNDLE.read_bytes() if HOST_CA_BUNDLE.exists() else b""
     apt = _host_apt_settings()
@@ -128,13 +137,22 @@ def base(client: Any) -> str:
 def _debootstrap(rootfs: Path, tarball: Path, ca: bytes, apt: str) -> None:
     debootstrap = shutil.which("debootstrap")
     if debootstrap is None:
-        raise DockerError("building image orderstream-base (base) needs debootstrap: apt-get install debootstrap")
+        raise DockerError(
+            "building image orderstream-base (base) needs debootstrap: apt-get install debootstrap"
+        )
     mirror = os.environ.get("ORDERSTREAM_DEBIAN_MIRROR", "http://deb.debian.org/debian")
     shutil.rmtree(rootfs, ignore_errors=True)
     rootfs.parent.mkdir(parents=True, exist_ok=True)
     log = _log_path("base")
     log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [debootstrap, "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", "bookworm", str(rootfs), mirror]
+    cmd = [
+        debootstrap,
+        "--variant=minbase",
+        f"--include={','.join(BASE_PACKAGES)}",
+        "bookworm",
+        str(rootfs),
+        mirror,
+    ]
     with log.open("w") as out:
         result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
     if result.returncode != 0:
@@ -206,7 +224,9 @@ def _context_files() -> list[Path]:
 
 def _service_key(base_tag: str) -> str:
     files = [p for p in _context_files() if p.is_file()]
-    return _digest([base_tag.encode()] + [str(p.relative_to(PROJECT_ROOT)).encode() + p.read_bytes() for p in files])
+    return _digest(
+        [base_tag.encode()] + [str(p.relative_to(PROJECT_ROOT)).encode() + p.read_bytes() for p in files]
+    )
 
 
 def _target(client: Any, target: str, name: str) -> str:

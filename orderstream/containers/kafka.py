@@ -106,7 +106,9 @@ class KafkaContainer:
             logs = wrapped.logs(tail=3).decode(errors="replace").strip() if wrapped else ""
             self.stop()
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DockerError(f"kafka container {self.image} did not start: {first}; last lines: {logs}") from None
+            raise DockerError(
+                f"kafka container {self.image} did not start: {first}; last lines: {logs}"
+            ) from None
         self._wait_ready(timeout)
         return self
 

@@ -17,7 +17,9 @@ import pytest
 from orderstream.containers import images
 from orderstream.containers.engine import Engine, discover
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))  # the domain oracle (streams_harness)
+sys.path.insert(
+    0, str(Path(__file__).resolve().parents[1] / "integration")
+)  # the domain oracle (streams_harness)
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ HTTP port against the domain's oracle, and that ``down -v`` stops every containe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -44,17 +45,26 @@ ONE_SHOT = ("topics", "aws-init")
 PORTS = ("KAFKA", "KAFKA_HOST", "CONTROLLER", "MOTO", "SEQUENCER", "ROUTER", "LOYALTY", "BRIDGE")
 WORKLOAD = Workload(events=3000, customers=150, seed=1616)
 CHAOS = Chaos(duplicate_pct=5, out_of_order_pct=10, poison_pct=1)
-SELECTED = ("order.created", "payment.failed", "shipment.dispatched")  # the default bridge rules' lifecycle events
+SELECTED = (
+    "order.created",
+    "payment.failed",
+    "shipment.dispatched",
+)  # the default bridge rules' lifecycle events
 
 
 def compose_command() -> list[str]:
     """``docker compose`` (v2) where the plugin answers, else Debian's ``docker-compose`` (v1)."""
     docker = shutil.which("docker")
-    if docker and subprocess.run([docker, "compose", "version"], capture_output=True, check=False).returncode == 0:
+    if (
+        docker
+        and subprocess.run([docker, "compose", "version"], capture_output=True, check=False).returncode == 0
+    ):
         return [docker, "compose"]
     legacy = shutil.which("docker-compose")
     if legacy is None:
-        pytest.fail("neither `docker compose` nor docker-compose is installed (make docker-up installs it as root)")
+        pytest.fail(
+            "neither `docker compose` nor docker-compose is installed (make docker-up installs it as root)"
+        )
     return [legacy]
 
 
@@ -70,16 +80,33 @@ class Stack:
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def compose(self, *args: str, timeout: float = 300) -> str:
-        cmd = [*compose_command(), "-f", str(self.file), "--project-directory", str(PROJECT_ROOT), "-p", self.project, *args]
-        done = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=timeout, cwd=PROJECT_ROOT, check=False)
+        cmd = [
+            *compose_command(),
+            "-f",
+            str(self.file),
+            "--project-directory",
+            str(PROJECT_ROOT),
+            "-p",
+            self.project,
+            *args,
+        ]
+        done = subprocess.run(
+            cmd, env=self.env, capture_output=True, text=True, timeout=timeout, cwd=PROJECT_ROOT, check=False
+        )
         with self.log.open("a") as out:
             out.write(f"$ {' '.join(args)}\n{done.stdout}{done.stderr}\n")
         assert done.returncode == 0, f"compose {' '.join(args)} failed: {done.stderr[-3000:]}"
         return done.stdout
 
     def containers(self, client: Any) -> dict[str, Any]:
-        found = client.containers.list(all=True, filters={"label": f"com.docker.compose.project={self.project}"})
-        return {c.labels["com.docker.compose.service"]: c for c in found if c.labels.get("com.docker.compose.oneoff") != "True"}
+        found = client.containers.list(
+            all=True, filters={"label": f"com.docker.compose.project={self.project}"}
+        )
+        return {
+            c.labels["com.docker.compose.service"]: c
+            for c in found
+            if c.labels.get("com.docker.compose.oneoff") != "True"
+        }
 
     @property
     def moto(self) -> str:
@@ -87,13 +114,22 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(engine: Engine, docker_client: Any, service_image: str, moto_image: str, kafka_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    engine: Engine,
+    docker_client: Any,
+    service_image: str,
+    moto_image: str,
+    kafka_image: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
     ports = {name: free_port() for name in PORTS}
     project = f"orderstream-test-{uuid.uuid4().hex[:6]}"
     env = {**os.environ, "DOCKER_HOST": engine.host, "ORDERSTREAM_KAFKA_IMAGE": kafka_image}
     env.update({f"HOSTNET_{name}_PORT": str(port) for name, port in ports.items()})
     work = tmp_path_factory.mktemp("compose")
-    stack = Stack(project, env, ports, engine, compose.write_merged(work / "host-network.yml"), work / "compose.log")
+    stack = Stack(
+        project, env, ports, engine, compose.write_merged(work / "host-network.yml"), work / "compose.log"
+    )
     try:
         stack.compose("up", "-d", "--no-build")
         yield stack
@@ -138,13 +174,16 @@ def _drain(sqs: Any, url: str, want: int, budget_s: float = 120) -> dict[str, di
     seen: dict[str, dict[str, Any]] = {}
     deadline = time.monotonic() + budget_s
     while len(seen) < want and time.monotonic() < deadline:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
         for msg in messages:
             body = json.loads(msg["Body"])
             seen[body["detail"]["event_id"]] = body
         if messages:
             sqs.delete_message_batch(
-                QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+                QueueUrl=url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
             )
     return seen
 
@@ -161,7 +200,9 @@ def _balances(port: int, customers: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def test_seeded_workload_reaches_eventbridge_targets_and_loyalty_balances(stack: Stack, docker_client: Any) -> None:
+def test_seeded_workload_reaches_eventbridge_targets_and_loyalty_balances(
+    stack: Stack, docker_client: Any
+) -> None:
     import streams_harness as h  # tests/integration: the domain's oracle
 
     _wait_healthy(stack, docker_client)
@@ -192,24 +233,30 @@ def test_seeded_workload_reaches_eventbridge_targets_and_loyalty_balances(stack:
     }
     assert selected and tier_changes
     sqs = boto3.client("sqs", endpoint_url=stack.moto, region_name="us-east-1")
-    queue = {rule: sqs.get_queue_url(QueueName=queue_name("orderstream", rule))["QueueUrl"] for rule in ("notifications", "crm")}
+    queue = {
+        rule: sqs.get_queue_url(QueueName=queue_name("orderstream", rule))["QueueUrl"]
+        for rule in ("notifications", "crm")
+    }
     notifications = _drain(sqs, queue["notifications"], len(selected) + len(tier_changes))
     crm = _drain(sqs, queue["crm"], len(tier_changes))
     assert {k: v["detail-type"] for k, v in notifications.items()} == {**selected, **tier_changes}
     assert {k: v["detail-type"] for k, v in crm.items()} == tier_changes
 
 
-def test_down_stops_every_container_with_sigterm_within_the_grace_period(stack: Stack, docker_client: Any) -> None:
+def test_down_stops_every_container_with_sigterm_within_the_grace_period(
+    stack: Stack, docker_client: Any
+) -> None:
     containers = stack.containers(docker_client)
     grace = _grace_periods()
     ids = {c.id: name for name, c in containers.items() if name in LONG_RUNNING}
     events: list[dict[str, Any]] = []
-    stream = docker_client.events(decode=True, filters={"label": f"com.docker.compose.project={stack.project}"})
+    stream = docker_client.events(
+        decode=True, filters={"label": f"com.docker.compose.project={stack.project}"}
+    )
+
     def read() -> None:
-        try:
+        with contextlib.suppress(Exception):  # the stream is closed under it when down has finished
             events.extend(stream)
-        except Exception:  # the stream is closed under it when down has finished
-            pass
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
@@ -219,8 +266,16 @@ def test_down_stops_every_container_with_sigterm_within_the_grace_period(stack: 
     time.sleep(1)
     stream.close()
     assert stack.down_seconds < max(grace.values())
-    kills = {(ids[e["id"]], e["Actor"]["Attributes"].get("signal")) for e in events if e.get("Action") == "kill" and e.get("id") in ids}
-    exits = {ids[e["id"]]: int(e["Actor"]["Attributes"]["exitCode"]) for e in events if e.get("Action") == "die" and e.get("id") in ids}
+    kills = {
+        (ids[e["id"]], e["Actor"]["Attributes"].get("signal"))
+        for e in events
+        if e.get("Action") == "kill" and e.get("id") in ids
+    }
+    exits = {
+        ids[e["id"]]: int(e["Actor"]["Attributes"]["exitCode"])
+        for e in events
+        if e.get("Action") == "die" and e.get("id") in ids
+    }
     assert set(exits) == set(LONG_RUNNING), exits
     assert {name for name, signal in kills if signal != "15"} == set(), kills
     assert {name: code for name, code in exits.items() if code not in (0, 143)} == {}, exits
@@ -232,4 +287,6 @@ def test_down_stops_every_container_with_sigterm_within_the_grace_period(stack: 
 def _grace_periods() -> dict[str, int]:
     """Each long-running service's stop_grace_period in seconds, from docker-compose.yml."""
     services = compose.load(compose.BASE_FILE)["services"]
-    return {name: int(str(services[name].get("stop_grace_period", "10s")).rstrip("s")) for name in LONG_RUNNING}
+    return {
+        name: int(str(services[name].get("stop_grace_period", "10s")).rstrip("s")) for name in LONG_RUNNING
+    }

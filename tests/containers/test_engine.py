@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from orderstream.containers.engine import FALLBACK, PrivateEngine, answers
-from orderstream.local import LocalPaths, PROJECT_ROOT
+from orderstream.local import PROJECT_ROOT, LocalPaths
 
 ENGINE_CLI = [sys.executable, "-m", "orderstream.containers", "engine"]
 
@@ -30,7 +30,9 @@ def test_private_engine_up_and_down_are_idempotent_and_leave_nothing_behind(tmp_
     private = PrivateEngine(LocalPaths(tmp_path.resolve()))
 
     def cli(action: str) -> str:
-        done = subprocess.run([*ENGINE_CLI, action], env=env, capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT)
+        done = subprocess.run(
+            [*ENGINE_CLI, action], env=env, capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT
+        )
         assert done.returncode == 0, done.stderr
         return done.stderr + done.stdout
 

@@ -23,7 +23,9 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _run(client: Any, image: str, command: list[str], env: dict[str, str], entrypoint: list[str] | None = None) -> tuple[int, str]:
+def _run(
+    client: Any, image: str, command: list[str], env: dict[str, str], entrypoint: list[str] | None = None
+) -> tuple[int, str]:
     container = client.containers.run(
         image, command, entrypoint=entrypoint, environment=env, network_mode="host", detach=True
     )
@@ -83,7 +85,11 @@ def test_a_failed_build_names_the_image_and_the_step(docker_client: Any, service
         tar.addfile(info, io.BytesIO(dockerfile))
     context.seek(0)
     with pytest.raises(DockerError) as caught:
-        images._build(docker_client, "broken", "orderstream-broken:test", fileobj=context, custom_context=True)
+        images._build(
+            docker_client, "broken", "orderstream-broken:test", fileobj=context, custom_context=True
+        )
     message = str(caught.value)
     assert "\n" not in message
-    assert "orderstream-broken:test" in message and "Step 3/3 : RUN exit 3" in message and "code: 3" in message
+    assert (
+        "orderstream-broken:test" in message and "Step 3/3 : RUN exit 3" in message and "code: 3" in message
+    )
