@@ -82,21 +82,22 @@ compose-test: docker-images ## the docker-compose stack end to end (tests marked
 
 # The broker of the integration tests: a testcontainers Kafka when a Docker engine answers or can be started
 # (as root with apt: Debian's docker.io, a private engine under .local/docker, stopped afterwards), else the
-# local JVM broker (one line says so). Tests marked local_broker run on the local broker as well.
+# local JVM broker (one line says so). Tests marked local_broker run on the local broker as well. The images
+# build (or are found current) while lint and mypy run.
 test: install ## everything CI checks; starts and stops the Docker engine, broker and moto it needs
-	@set -o pipefail; status=0; started=0; \
-	$(MAKE) --no-print-directory lint typecheck || status=$$?; \
-	if [ $$status -eq 0 ]; then \
-	  engine=$$($(PY) -m orderstream.containers engine up --print-host) || status=$$?; \
-	  host=$${engine% *}; started=$${engine##* }; \
-	  if [ $$status -eq 0 ] && [ -n "$$host" ] && [ "$$host" != "-" ]; then \
-	    export DOCKER_HOST=$$host; $(PY) -m orderstream.containers images || status=$$?; \
-	  fi; \
-	  if [ $$status -eq 0 ]; then $(BIN)/orderstream local up || status=$$?; fi; \
-	  if [ $$status -eq 0 ]; then $(BIN)/pytest tests -p no:cacheprovider || status=$$?; fi; \
-	  $(BIN)/orderstream local down || true; \
-	  if [ "$$started" = 1 ]; then $(PY) -m orderstream.containers engine down || status=$$?; fi; \
+	@set -o pipefail; status=0; started=0; build=""; \
+	engine=$$($(PY) -m orderstream.containers engine up --print-host) || status=$$?; \
+	host=$${engine% *}; started=$${engine##* }; \
+	if [ $$status -eq 0 ] && [ -n "$$host" ] && [ "$$host" != "-" ]; then \
+	  export DOCKER_HOST=$$host; \
+	  $(PY) -m orderstream.containers images & build=$$!; \
 	fi; \
+	$(MAKE) --no-print-directory lint typecheck || status=$$?; \
+	if [ -n "$$build" ]; then wait $$build || status=$$?; fi; \
+	if [ $$status -eq 0 ]; then $(BIN)/orderstream local up || status=$$?; fi; \
+	if [ $$status -eq 0 ]; then $(BIN)/pytest tests -p no:cacheprovider || status=$$?; fi; \
+	$(BIN)/orderstream local down || true; \
+	if [ "$$started" = 1 ]; then $(PY) -m orderstream.containers engine down || status=$$?; fi; \
 	exit $$status
 
 demo: install ## the main job (DEMO_ARGS="--duration 30" to change it): broker, moto, all agents, bridge, synthetic orders, live view, report

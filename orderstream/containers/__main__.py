@@ -33,20 +33,37 @@ def _engine(action: str, print_host: bool) -> None:
 
 
 def _images(which: list[str]) -> None:
+    """Build the named images (all by default): the base first, then the others side by side."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from orderstream.containers import images
     from orderstream.containers.engine import discover
 
     engine = discover()
     if engine is None:
         raise OrderstreamError("no Docker engine answers: run make docker-up first")
-    client = engine.client()
-    try:
-        for name in which or list(images.BUILDERS):
-            started = time.monotonic()
+    names = which or list(images.BUILDERS)
+    unknown = sorted(set(names) - set(images.BUILDERS))
+    if unknown:
+        raise OrderstreamError(
+            f"unknown image(s) {', '.join(unknown)}; choose from {', '.join(images.BUILDERS)}"
+        )
+
+    def build(name: str) -> None:
+        started = time.monotonic()
+        client = engine.client()  # one per thread
+        try:
             tag = images.BUILDERS[name](client)
-            print(f"image {name}: {tag} ({time.monotonic() - started:.1f}s)", file=sys.stderr)
-    finally:
-        client.close()
+        finally:
+            client.close()
+        print(f"image {name}: {tag} ({time.monotonic() - started:.1f}s)", file=sys.stderr)
+
+    if "base" in names or len(names) > 1:
+        build("base")  # every other image starts from it
+    rest = [n for n in names if n != "base"]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for future in [pool.submit(build, name) for name in rest]:
+            future.result()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -263,6 +263,7 @@ def test_down_stops_every_container_with_sigterm_within_the_grace_period(
     started = time.monotonic()
     stack.compose("down", "-v")  # each service's own stop_grace_period
     stack.down_seconds = time.monotonic() - started
+    print(f"compose down -v: {stack.down_seconds:.1f}s (grace {max(grace.values())}s)")  # shown with -rP
     time.sleep(1)
     stream.close()
     assert stack.down_seconds < max(grace.values())
