@@ -33,7 +33,7 @@ def _engine(action: str, print_host: bool) -> None:
 
 
 def _images(which: list[str]) -> None:
-    """Build the named images (all by default): the base first, then the others side by side."""
+    """Build the named images (all by default): the base first, then Kafka beside service and moto."""
     from concurrent.futures import ThreadPoolExecutor
 
     from orderstream.containers import images
@@ -60,9 +60,10 @@ def _images(which: list[str]) -> None:
 
     if "base" in names or len(names) > 1:
         build("base")  # every other image starts from it
-    rest = [n for n in names if n != "base"]
+    # kafka beside the Dockerfile's targets; those two one after the other (they share their layers)
+    lanes = [[n for n in names if n == "kafka"], [n for n in names if n in ("service", "moto")]]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for future in [pool.submit(build, name) for name in rest]:
+        for future in [pool.submit(lambda lane: [build(n) for n in lane], lane) for lane in lanes if lane]:
             future.result()
 
 
