@@ -62,8 +62,13 @@ def _images(which: list[str]) -> None:
         build("base")  # every other image starts from it
     # kafka beside the Dockerfile's targets; those two one after the other (they share their layers)
     lanes = [[n for n in names if n == "kafka"], [n for n in names if n in ("service", "moto")]]
+
+    def run(lane: list[str]) -> None:
+        for name in lane:
+            build(name)
+
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for future in [pool.submit(lambda lane: [build(n) for n in lane], lane) for lane in lanes if lane]:
+        for future in [pool.submit(run, lane) for lane in lanes if lane]:
             future.result()
 
 
