@@ -215,7 +215,9 @@ class KafkaBroker:
 
     def _render_config(self) -> None:
         self.paths.kafka_config.parent.mkdir(parents=True, exist_ok=True)
-        self.paths.kafka_config.write_text(render_broker_config(self.port, self.paths.kafka_data))
+        self.paths.kafka_config.write_text(
+            render_broker_config(port=self.port, data_dir=self.paths.kafka_data)
+        )
 
     def _format(self, libs: Path) -> None:
         if (self.paths.kafka_data / "meta.properties").exists():
@@ -272,15 +274,27 @@ class KafkaBroker:
         shutil.rmtree(self.paths.kafka_data, ignore_errors=True)
 
 
-def render_broker_config(port: int, data_dir: Path | str, controller_port: int | None = None) -> str:
+def render_broker_config(
+    *, port: int, data_dir: Path | str, host: str = "127.0.0.1", advertised_host: str | None = None
+) -> str:
     """``server.properties`` of the single-node KRaft broker, from ``infra/local/server.properties.template``.
 
     The one source of the broker's settings: the local broker writes it to ``.local/kafka``, the container
-    backend (:mod:`orderstream.containers.kafka`) passes the same settings to the broker image.
+    backend (:mod:`orderstream.containers.kafka`) hands the same settings to the broker image. The controller
+    listens on ``port + 1``. ``host`` is where listeners bind and ``advertised_host`` what clients are told
+    (default: ``host``); a container with a published port binds 0.0.0.0 and advertises 127.0.0.1.
     """
     template = Template((LOCAL_INFRA / "server.properties.template").read_text())
-    controller = port + 1 if controller_port is None else controller_port
-    return template.substitute(port=port, controller_port=controller, data_dir=data_dir)
+    text = template.substitute(port=port, controller_port=port + 1, data_dir=data_dir)
+    advertised = advertised_host or host
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("listeners="):
+            line = line.replace("//127.0.0.1:", f"//{host}:")
+        elif line.startswith(("advertised.listeners=", "controller.quorum.voters=")):
+            line = line.replace("127.0.0.1:", f"{advertised}:")
+        lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 def parse_properties(text: str) -> dict[str, str]:

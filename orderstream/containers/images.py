@@ -14,6 +14,7 @@ A failed build raises :class:`DockerError` naming the image and the step; the wh
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -51,6 +52,20 @@ def _exists(client: Any, tag: str) -> bool:
         return True
     except docker.errors.ImageNotFound:
         return False
+
+
+def _drop_older(client: Any, tag: str) -> None:
+    """Untag the earlier builds of ``tag``'s family (same repository and prefix), so old layers can go."""
+    import docker.errors
+
+    repository, _, version = tag.partition(":")
+    prefix = version.rsplit("-", 1)[0] + "-"
+    with contextlib.suppress(docker.errors.APIError):  # an image a container still uses stays
+        for image in client.images.list(name=repository):
+            for other in image.tags:
+                if other != tag and other.partition(":")[2].startswith(prefix):
+                    client.images.remove(other, noprune=False)
+        client.images.prune(filters={"dangling": True})
 
 
 def _log_path(name: str) -> Path:
@@ -202,6 +217,7 @@ def kafka(client: Any) -> str:
     context.seek(0)
     _build(client, "kafka", tag, fileobj=context, custom_context=True, buildargs={"BASE_IMAGE": base_tag})
     client.images.get(tag).tag("orderstream-kafka", version)
+    _drop_older(client, tag)
     return tag
 
 
@@ -234,9 +250,11 @@ def _target(client: Any, target: str, name: str) -> str:
     key = _service_key(base_tag)
     repository = name.partition(":")[0]
     tag = f"{repository}:{target}-{key}"
+    repo, _, version = name.partition(":")
     if not _exists(client, tag):
         _build(client, target, tag, path=str(PROJECT_ROOT), target=target, buildargs={"BASE_IMAGE": base_tag})
-    repo, _, version = name.partition(":")
+        client.images.get(tag).tag(repo, version)
+        _drop_older(client, tag)
     client.images.get(tag).tag(repo, version)
     return tag
 

@@ -25,12 +25,33 @@ from orderstream.local import parse_properties, render_broker_config, wait_for_k
 
 CONTAINER_DATA_DIR = "/var/lib/kafka/data"
 READY_LINE = "Kafka Server started"
+LISTENER_PORTS = 5
+"""Ports kept free from ``port`` on: the client listener, the controller (``port + 1``), room for more."""
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_ports(count: int, attempts: int = 50) -> int:
+    """The first of ``count`` consecutive free 127.0.0.1 ports (the broker numbers its listeners from it)."""
+    for _ in range(attempts):
+        first = free_port()
+        socks = []
+        try:
+            for offset in range(count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", first + offset))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise DockerError(f"no {count} consecutive free ports on 127.0.0.1")
 
 
 def kafka_env(properties: Mapping[str, str]) -> dict[str, str]:
@@ -57,8 +78,7 @@ class KafkaContainer:
 
     image: str
     engine: Engine
-    port: int = field(default_factory=free_port)
-    controller_port: int = field(default_factory=free_port)
+    port: int = field(default_factory=lambda: free_ports(LISTENER_PORTS))
     mounts: dict[str, str] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
     """Settings on top of the template's (e.g. a listener the template does not have yet)."""
@@ -73,14 +93,13 @@ class KafkaContainer:
         return self.engine.host_network_only
 
     def properties(self) -> dict[str, str]:
-        props = parse_properties(render_broker_config(self.port, CONTAINER_DATA_DIR, self.controller_port))
-        if not self.host_network:  # published port: client listeners bind every address of the container
-            props["listeners"] = ",".join(
-                item if item.startswith("CONTROLLER:") else item.replace("//127.0.0.1:", "//0.0.0.0:")
-                for item in props["listeners"].split(",")
-            )
-        props.update(self.extra)
-        return props
+        # Host network: bind 127.0.0.1 as the local broker does. Published port: bind every address of the
+        # container and tell clients 127.0.0.1, where the port is published.
+        host, advertised = ("127.0.0.1", None) if self.host_network else ("0.0.0.0", "127.0.0.1")
+        text = render_broker_config(
+            port=self.port, data_dir=CONTAINER_DATA_DIR, host=host, advertised_host=advertised
+        )
+        return {**parse_properties(text), **self.extra}
 
     def start(self, timeout: float = 90.0) -> KafkaContainer:
         os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # Ryuk cannot be pulled here
@@ -95,7 +114,8 @@ class KafkaContainer:
         if self.host_network:
             container.with_kwargs(network_mode="host")
         else:
-            container.with_bind_ports(f"{self.port}/tcp", ("127.0.0.1", self.port))  # type: ignore[arg-type]
+            for port in (self.port, self.port + 1):
+                container.with_bind_ports(f"{port}/tcp", ("127.0.0.1", port))  # type: ignore[arg-type]
         ready = LogMessageWaitStrategy(READY_LINE).with_startup_timeout(int(timeout)).with_poll_interval(0.5)
         container.waiting_for(ready)
         self._container = container

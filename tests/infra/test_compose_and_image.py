@@ -55,7 +55,7 @@ ADDRESSES = {
 
 def test_kafka_is_configured_like_the_local_broker(compose: dict[str, Any]) -> None:
     """Every setting of infra/local/server.properties.template but the addresses, and nothing else."""
-    local = parse_properties(render_broker_config(9092, "/data"))
+    local = parse_properties(render_broker_config(port=9092, data_dir="/data"))
     container = properties_from_env(compose["services"]["kafka"]["environment"])
     assert {k: v for k, v in container.items() if k not in ADDRESSES} == {
         k: v for k, v in local.items() if k not in ADDRESSES
