@@ -70,6 +70,12 @@ def _images(which: list[str]) -> None:
     with ThreadPoolExecutor(max_workers=2) as pool:
         for future in [pool.submit(run, lane) for lane in lanes if lane]:
             future.result()
+    if not which:
+        client = engine.client()
+        try:
+            images.prune(client)
+        finally:
+            client.close()
 
 
 def main(argv: list[str] | None = None) -> None:

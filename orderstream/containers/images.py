@@ -55,7 +55,7 @@ def _exists(client: Any, tag: str) -> bool:
 
 
 def _drop_older(client: Any, tag: str) -> None:
-    """Untag the earlier builds of ``tag``'s family (same repository and prefix), so old layers can go."""
+    """Untag the earlier builds of ``tag``'s family (same repository and prefix); :func:`prune` frees them."""
     import docker.errors
 
     repository, _, version = tag.partition(":")
@@ -64,7 +64,14 @@ def _drop_older(client: Any, tag: str) -> None:
         for image in client.images.list(name=repository):
             for other in image.tags:
                 if other != tag and other.partition(":")[2].startswith(prefix):
-                    client.images.remove(other, noprune=False)
+                    client.images.remove(other, noprune=True)
+
+
+def prune(client: Any) -> None:
+    """Remove untagged images (earlier builds). Only when no build runs: a build's stages are untagged too."""
+    import docker.errors
+
+    with contextlib.suppress(docker.errors.APIError):
         client.images.prune(filters={"dangling": True})
 
 
