@@ -34,23 +34,15 @@ RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['p
     && pip install -c constraints.txt -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
-# Then the code. Installed in place so the default rules files (/app/rules) sit where settings expect them;
-# the EventBridge rule patterns are there for the compose stack's AWS set-up.
-COPY README.md* ./
-COPY orderstream ./orderstream
-COPY streams ./streams
-COPY consumers ./consumers
-COPY rules ./rules
-COPY infra/terraform/examples/complete/patterns ./infra/terraform/examples/complete/patterns
-RUN pip install --no-deps -e . && python -m compileall -q orderstream streams consumers
-
 ENV ORDERSTREAM_DATA_DIR=/var/lib/orderstream \
     ORDERSTREAM_WEB_HOST=0.0.0.0
 STOPSIGNAL SIGTERM
 
 # ------------------------------------------------------------------------------------------------ moto
+# The pinned moto and the one module it runs: a code change elsewhere does not rebuild this stage.
 FROM runtime AS moto
 RUN pip install -c constraints.txt "moto[server]"
+COPY orderstream/__init__.py orderstream/moto_server.py ./orderstream/
 USER 10001:10001
 ENV MOTO_PORT=5000
 EXPOSE 5000
@@ -58,7 +50,16 @@ ENTRYPOINT ["tini", "--", "python", "-m", "orderstream.moto_server"]
 CMD ["-H", "0.0.0.0"]
 
 # ------------------------------------------------------------------------------------------------ service
+# Then the code. Installed in place so the default rules files (/app/rules) sit where settings expect them;
+# the EventBridge rule patterns are there for the compose stack's AWS set-up.
 FROM runtime AS service
+COPY README.md* ./
+COPY orderstream ./orderstream
+COPY streams ./streams
+COPY consumers ./consumers
+COPY rules ./rules
+COPY infra/terraform/examples/complete/patterns ./infra/terraform/examples/complete/patterns
+RUN pip install --no-deps -e . && python -m compileall -q orderstream streams consumers
 USER 10001:10001
 EXPOSE 6066 9102
 ENTRYPOINT ["tini", "--", "orderstream"]
