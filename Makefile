@@ -11,7 +11,7 @@ CHECKOV_VENV := .venv-checkov
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help install kafka-up kafka-down moto-up moto-down up down status lint typecheck unit integration \
-        infra-check test demo bench lock clean
+        infra-check docker-up docker-down docker-images compose-test test demo bench lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -69,16 +69,36 @@ integration: install ## integration tests against a real broker (+ moto)
 infra-check: install ## terraform fmt, checkov, compose schema, infra contract tests
 	$(BIN)/pytest -q tests/infra
 
-test: install ## everything CI checks; starts and stops the broker and moto
-	@set -o pipefail; status=0; \
-	$(MAKE) --no-print-directory lint typecheck || status=$$?; \
-	if [ $$status -eq 0 ]; then \
-	  $(BIN)/orderstream local up || status=$$?; \
-	  if [ $$status -eq 0 ]; then \
-	    $(BIN)/pytest tests -p no:cacheprovider || status=$$?; \
-	  fi; \
-	  $(BIN)/orderstream local down || true; \
+docker-up: install ## a Docker engine: the one that answers, else (root + apt) a private one under .local/docker
+	$(PY) -m orderstream.containers engine up
+
+docker-down: ## stop the private engine and unmount what it left (a no-op when none runs)
+	@if [ -x $(PY) ]; then $(PY) -m orderstream.containers engine down; fi
+
+docker-images: docker-up ## build the base, Kafka, service and moto images (each rebuilt only when its inputs change)
+	$(PY) -m orderstream.containers images
+
+compose-test: docker-images ## the docker-compose stack end to end (tests marked compose)
+	$(BIN)/pytest -q -m compose tests/containers
+
+# The broker of the integration tests: a testcontainers Kafka when a Docker engine answers or can be started
+# (as root with apt: Debian's docker.io, a private engine under .local/docker, stopped afterwards), else the
+# local JVM broker (one line says so). Tests marked local_broker run on the local broker as well. The images
+# build (or are found current) while lint and mypy run.
+test: install ## everything CI checks; starts and stops the Docker engine, broker and moto it needs
+	@set -o pipefail; status=0; started=0; build=""; \
+	engine=$$($(PY) -m orderstream.containers engine up --print-host) || status=$$?; \
+	host=$${engine% *}; started=$${engine##* }; \
+	if [ $$status -eq 0 ] && [ -n "$$host" ] && [ "$$host" != "-" ]; then \
+	  export DOCKER_HOST=$$host; \
+	  $(PY) -m orderstream.containers images & build=$$!; \
 	fi; \
+	$(MAKE) --no-print-directory lint typecheck || status=$$?; \
+	if [ -n "$$build" ]; then wait $$build || status=$$?; fi; \
+	if [ $$status -eq 0 ]; then $(BIN)/orderstream local up || status=$$?; fi; \
+	if [ $$status -eq 0 ]; then $(BIN)/pytest tests -p no:cacheprovider || status=$$?; fi; \
+	$(BIN)/orderstream local down || true; \
+	if [ "$$started" = 1 ]; then $(PY) -m orderstream.containers engine down || status=$$?; fi; \
 	exit $$status
 
 demo: install ## the main job (DEMO_ARGS="--duration 30" to change it): broker, moto, all agents, bridge, synthetic orders, live view, report
@@ -92,5 +112,5 @@ lock: ## re-resolve constraints.txt from pyproject.toml
 	/tmp/orderstream-lock/bin/pip install -q '.[dev,msk]'
 	/tmp/orderstream-lock/bin/pip freeze --exclude orderstream > constraints.txt
 
-clean: down ## remove venvs and local state
+clean: down docker-down ## remove venvs and local state
 	rm -rf $(VENV) $(CHECKOV_VENV) .local

@@ -24,3 +24,7 @@ class ConfigError(OrderstreamError):
 
 class LocalStackError(OrderstreamError):
     """The local broker or AWS emulator could not be started, stopped or reached."""
+
+
+class DockerError(OrderstreamError):
+    """A Docker engine could not be found, installed, started or stopped, or an image did not build."""

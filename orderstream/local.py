@@ -325,6 +325,17 @@ def _fingerprint(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()[:16]
 
 
+def parse_properties(text: str) -> dict[str, str]:
+    """``key=value`` lines of a Java properties file (comments and blank lines skipped)."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "!")):
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip()
+    return out
+
+
 def _cluster_id() -> str:
     """A KRaft cluster id: 16 random bytes, base64url without padding (as kafka-storage random-uuid)."""
     import base64

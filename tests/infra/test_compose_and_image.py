@@ -1,6 +1,6 @@
 """docker-compose.yml against the Compose Specification schema, and the Dockerfile's promises.
 
-No Docker engine runs here, so the image is never built in tests; these checks read the files.
+These checks read the files (no engine needed); tests/containers builds the images and runs the stack.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import jsonschema
 import pytest
 from infra_files import REPO
 
+from orderstream.containers.kafka import properties_from_env
 from orderstream.deploy import SERVICES
+from orderstream.local import kafka_version, parse_properties, render_broker_config
 
 SCHEMA_FILE = REPO / "infra" / "compose" / "compose_spec.json"
 DOCKERFILE = REPO / "Dockerfile"
@@ -35,13 +37,38 @@ def test_the_schema_rejects_a_broken_file(compose: dict[str, Any]) -> None:
     assert not validator.is_valid(broken)
 
 
-def test_kafka_is_the_official_image_in_kraft_mode_without_auto_created_topics(
-    compose: dict[str, Any],
-) -> None:
+def test_kafka_is_the_official_image_at_the_pom_version_in_kraft_mode(compose: dict[str, Any]) -> None:
     kafka = compose["services"]["kafka"]
-    assert kafka["image"].startswith("apache/kafka:")
+    assert kafka["image"] == f"${{ORDERSTREAM_KAFKA_IMAGE:-apache/kafka:{kafka_version()}}}"
     assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert kafka["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+
+
+ADDRESSES = {
+    "listeners",
+    "advertised.listeners",
+    "listener.security.protocol.map",
+    "controller.quorum.voters",
+    "log.dirs",
+}
+
+
+def test_kafka_is_configured_like_the_local_broker(compose: dict[str, Any]) -> None:
+    """Every setting of infra/local/server.properties.template but the addresses, and nothing else."""
+    local = parse_properties(render_broker_config(port=9092, data_dir="/data"))
+    container = properties_from_env(compose["services"]["kafka"]["environment"])
+    assert {k: v for k, v in container.items() if k not in ADDRESSES} == {
+        k: v for k, v in local.items() if k not in ADDRESSES
+    }
+    assert container["log.dirs"] == "/var/lib/kafka/data"
+
+
+def test_moto_is_the_projects_pinned_moto(compose: dict[str, Any]) -> None:
+    moto = compose["services"]["moto"]
+    assert moto["build"]["target"] == "moto" and "image" in moto and "motoserver" not in moto["image"]
+    stage = DOCKERFILE.read_text().split("AS moto", 1)[1].split("FROM ", 1)[0]
+    assert 'pip install -c constraints.txt "moto[server]"' in stage
+    assert '"-m", "orderstream.moto_server"' in stage
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
@@ -51,11 +78,18 @@ def test_long_running_services_have_health_checks_and_wait_for_their_dependencie
     container = compose["services"][service]
     probe = " ".join(container["healthcheck"]["test"])
     assert "curl" not in probe and "/health" in probe
-    port = container["environment"][f"ORDERSTREAM_{SERVICES[service].health_port_field.upper()}"]
-    assert f"127.0.0.1:{port}/health" in probe
+    variable = f"ORDERSTREAM_{SERVICES[service].health_port_field.upper()}"
+    assert variable in container["environment"]
+    assert f"'http://127.0.0.1:%s/health' % os.environ['{variable}']" in probe
     conditions = {dep: spec["condition"] for dep, spec in container["depends_on"].items()}
     assert conditions["kafka"] == "service_healthy"
     assert conditions["topics"] == "service_completed_successfully"
+
+
+def test_ports_are_published_on_127_0_0_1_only(compose: dict[str, Any]) -> None:
+    published = {name: svc.get("ports", []) for name, svc in compose["services"].items()}
+    assert published["kafka"] and published["loyalty"] and published["moto"] and published["bridge"]
+    assert all(str(port).startswith("127.0.0.1:") for ports in published.values() for port in ports)
 
 
 def test_the_producer_runs_only_in_its_profile(compose: dict[str, Any]) -> None:
@@ -81,9 +115,19 @@ def _instructions() -> list[tuple[str, str]]:
     return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
 
 
-def test_image_is_slim_python_311() -> None:
-    bases = [arg for op, arg in _instructions() if op == "FROM"]
-    assert len(bases) == 1 and re.fullmatch(r"python:3\.11-slim(-\w+)?", bases[0])
+def test_base_image_is_a_build_argument_defaulting_to_slim_python_311() -> None:
+    text = DOCKERFILE.read_text()
+    default = re.search(r"^ARG BASE_IMAGE=(\S+)$", text, re.MULTILINE)
+    assert default and re.fullmatch(r"python:3\.11-slim(-\w+)?", default.group(1))
+    bases = [arg.split()[0] for op, arg in _instructions() if op == "FROM"]
+    assert bases == ["${BASE_IMAGE}", "runtime", "runtime"]
+    targets = [arg.split()[-1] for op, arg in _instructions() if op == "FROM"]
+    assert targets[-1] == "service", "the default (last) target is the service image"
+
+
+def test_image_installs_the_msk_extra() -> None:
+    deps = next(arg for op, arg in _instructions() if op == "RUN" and "-r /tmp/requirements.txt" in arg)
+    assert "['optional-dependencies']['msk']" in deps
 
 
 def test_image_runs_as_a_non_root_user() -> None:

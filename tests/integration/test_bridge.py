@@ -258,6 +258,7 @@ def check_arrivals(got: dict[str, list[dict[str, Any]]], expected: list[dict[str
 # --------------------------------------------------------------------------------------------- tests
 
 
+@pytest.mark.local_broker
 async def test_selected_events_reach_the_right_queues_and_others_do_not(
     kafka_settings: ProducerSettings, bootstrap: str, stage: tuple[str, str, Path], routing: Routing
 ) -> None:

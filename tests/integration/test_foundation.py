@@ -19,7 +19,7 @@ from orderstream.producer import produce, read_jsonl
 from orderstream.settings import ProducerSettings
 from orderstream.synth import Chaos, Record, Workload, generate
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.local_broker]
 
 
 async def consume_all(settings: ProducerSettings, topics: list[str], expected: int, wait_s: float = 60.0):
