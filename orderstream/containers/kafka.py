@@ -21,7 +21,8 @@ from typing import Any
 
 from orderstream.containers.engine import Engine
 from orderstream.errors import DockerError
-from orderstream.local import parse_properties, render_broker_config, wait_for_kafka
+from orderstream.local import parse_properties, wait_for_kafka
+from orderstream.local_broker import render_broker_config
 
 CONTAINER_DATA_DIR = "/var/lib/kafka/data"
 READY_LINE = "Kafka Server started"

@@ -92,6 +92,7 @@ locals {
         ORDERSTREAM_EVENTBRIDGE_API           = "classic"
         ORDERSTREAM_BRIDGE_CLAIM_CHECK_BUCKET = aws_s3_bucket.claim_check.bucket
         ORDERSTREAM_BRIDGE_STOP_TIMEOUT       = "20"
+        ORDERSTREAM_METRICS_HOST              = "0.0.0.0"
         ORDERSTREAM_METRICS_PORT              = tostring(local.bridge_port)
       }
       extra_policy_statements = [
