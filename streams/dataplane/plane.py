@@ -29,6 +29,7 @@ from typing import Any
 
 from aiokafka.structs import TopicPartition
 
+from orderstream import kafka
 from orderstream.settings import WorkerSettings
 from streams.dataplane.runner import PartitionRunner
 from streams.dataplane.transport import PlaneConsumer, PlaneConsumerThread
@@ -89,6 +90,8 @@ class DataPlane:
         self._pending_commit: dict[TopicPartition, int] = {}
         self._throttled: set[TopicPartition] = set()
         self._stopped = False
+        self._ends: Any = None
+        """A group-less consumer for end offsets (fused workers, at takeover)."""
         self.degraded: dict[int, str] = {}
         self.last_retry: str | None = None
         self.retrying: dict[int, float] = {}
@@ -215,6 +218,23 @@ class DataPlane:
         paused = consumer._paused_partitions
         return not any(tp in paused for tp in runner.tps.values())
 
+    async def took_over(self, runner: PartitionRunner) -> None:
+        """A fused worker's group position on what it reads in memory starts at that topic's end: the
+        previous owner was fenced before this (its open transaction aborted), so everything there is
+        either committed and already read, or aborted."""
+        if not self.config.self_read or self.consumer is None:
+            return
+        tps = [TopicPartition(topic, runner.partition) for topic in self.config.self_read]
+        if self._ends is None:
+            self._ends = kafka.consumer(self.settings, group_id=None)
+            await self._ends.start()
+        ends = await self._ends.end_offsets(tps)
+        if self.config.exactly_once:
+            await self.consumer.commit_positions(dict(ends))
+        else:
+            for tp, end in ends.items():
+                self._pending_commit[tp] = end
+
     def open_partition(self, runner: PartitionRunner) -> None:
         rows: Iterable[tuple[bytes, bytes]] = ()
         table = self.config.tables.get("sequencer-orders")
@@ -316,6 +336,8 @@ class DataPlane:
             return
         await self._close(sorted(self.runners))
         self._stopped = True
+        if self._ends is not None:
+            await self._ends.stop()
         if self._committer is not None:
             self._committer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -114,6 +114,7 @@ class PartitionRunner:
         while not self._stopping and not self.plane.recovered(self):  # noqa: ASYNC110 (faust has no event)
             await asyncio.sleep(0.05)
         self.plane.open_partition(self)
+        await self.plane.took_over(self)
 
     async def _write(self, batch: Batch) -> None:
         """Write ``batch`` in one transaction, retrying retriable failures with a capped backoff."""

@@ -220,15 +220,20 @@ class Starver(threading.Thread):
 
     def run(self) -> None:
         began = time.monotonic()
+        progress = 0.0
         try:
             while not self.done.is_set() and (elapsed := time.monotonic() - began) < self.target:
-                lag = asyncio.run(h.lag(self.settings, self.group, SOURCES))
-                progress = 0.0 if lag is None else 1 - lag / self.total
-                if progress > elapsed / self.target:
+                if progress >= elapsed / self.target:  # ahead of schedule (or not started): hold it a second
                     os.kill(self.pid, signal.SIGSTOP)
-                    time.sleep(1.0)
+                    stopped = time.monotonic()
+                    lag = asyncio.run(h.lag(self.settings, self.group, SOURCES))  # asked while it stands still
+                    progress = 1.0 if lag is None else 1 - lag / self.total
+                    time.sleep(max(0.0, 1.0 - (time.monotonic() - stopped)))
                     os.kill(self.pid, signal.SIGCONT)
-                time.sleep(0.2)
+                    time.sleep(0.15)
+                else:
+                    lag = asyncio.run(h.lag(self.settings, self.group, SOURCES))
+                    progress = 1.0 if lag is None else 1 - lag / self.total
         finally:
             os.kill(self.pid, signal.SIGCONT)
 
