@@ -230,7 +230,7 @@ class Starver(threading.Thread):
                     progress = 1.0 if lag is None else 1 - lag / self.total
                     time.sleep(max(0.0, 1.0 - (time.monotonic() - stopped)))
                     os.kill(self.pid, signal.SIGCONT)
-                    time.sleep(0.15)
+                    time.sleep(0.1)
                 else:
                     lag = asyncio.run(h.lag(self.settings, self.group, SOURCES))
                     progress = 1.0 if lag is None else 1 - lag / self.total
@@ -254,7 +254,7 @@ def test_a_backlog_caught_up_over_several_timeouts_gives_the_live_result(
     app_id = h.unique_app_id("catchup")
     worker = h.Worker(app_id, kafka_settings.kafka_bootstrap_servers, tmp_path).start()
     assert worker.proc is not None
-    starver = Starver(worker.proc.pid, kafka_settings, h.group_of(app_id), len(records), 3.2 * TIMEOUT)
+    starver = Starver(worker.proc.pid, kafka_settings, h.group_of(app_id), len(records), 3.6 * TIMEOUT)
     began = time.monotonic()
     starver.start()
     try:
