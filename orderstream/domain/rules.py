@@ -102,7 +102,8 @@ class RouterRuleSet:
 
     def route(self, event: Mapping[str, Any]) -> tuple[str, ...]:
         """The topics one event goes to, each once, in rule order."""
-        found = self._matcher.matching(event)
+        matcher = self._matcher
+        found = matcher.matching_object(event) if type(event) is dict else matcher.matching(event)
         if not found:
             return ()
         rules = self.rules
@@ -140,8 +141,8 @@ class BridgeRuleSet:
         if entry is None:
             return None
         rules, matcher = entry
-        first = matcher.first(event)
-        return None if first is None else rules[first]
+        found = matcher.matching_object(event) if type(event) is dict else matcher.matching(event)
+        return rules[found[0]] if found else None
 
 
 # --------------------------------------------------------------------------------------------- loading

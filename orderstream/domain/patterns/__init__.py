@@ -72,11 +72,13 @@ class PatternSet:
     """Patterns compiled into one matcher. ``matching(event)`` returns the indexes (in the order given) of
     every pattern that matches; its cost follows the event's fields, not the number of patterns."""
 
-    __slots__ = ("_machine", "patterns")
+    __slots__ = ("_machine", "patterns", "matching_object")
 
     def __init__(self, patterns: Sequence[Pattern]) -> None:
         self.patterns = tuple(patterns)
         self._machine = Machine([pattern.branches for pattern in self.patterns])
+        self.matching_object = self._machine.matching
+        """``matching`` for a caller that already knows its event is a dict (the decoded record values)."""
 
     def __len__(self) -> int:
         return len(self.patterns)

@@ -12,6 +12,7 @@ event-ruler's array-consistent matching (``rulesForJSONEvent``). Arrays are told
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Final
 
@@ -67,7 +68,7 @@ class FieldPath:
     Anything else takes the general walk.
     """
 
-    __slots__ = ("alternatives", "name", "segments")
+    __slots__ = ("alternatives", "name", "segments", "values")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -76,8 +77,17 @@ class FieldPath:
             tuple(".".join(self.segments[start:end]) for end in range(start + 2, len(self.segments) + 1))
             for start in range(len(self.segments))
         )
+        self.values: Callable[[dict[str, Any]], list[Value]] = self._key if len(self.segments) == 1 else self._path
 
-    def values(self, event: dict[str, Any]) -> list[Value]:
+    def _key(self, event: dict[str, Any]) -> list[Value]:
+        node = event.get(self.name, _MISSING)
+        if type(node) in _SCALARS:
+            return [(node, None)]
+        if node is _MISSING or type(node) is dict:
+            return []
+        return values_at(event, self.name)
+
+    def _path(self, event: dict[str, Any]) -> list[Value]:
         node: Any = event
         last = len(self.segments) - 1
         for level, segment in enumerate(self.segments):

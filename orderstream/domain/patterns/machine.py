@@ -223,6 +223,17 @@ class Machine:
 
     def matching(self, event: dict[str, Any]) -> list[int]:
         """The indexes of the patterns that match ``event``, ascending."""
+        root = self._root
+        if not root.terminals:  # most events take no first step at all: answer them before any set-up
+            for path, field in root.edges:
+                lookup = field.lookup
+                for value, _member in path.values(event):  # a plain loop: any() and a generator cost more
+                    if lookup(value):
+                        return self._walk(event)
+            return []
+        return self._walk(event)
+
+    def _walk(self, event: dict[str, Any]) -> list[int]:
         found: list[int] = []
         cache: dict[str, list[Value]] = {}
         seen: set[int] | None = None  # states reached through several values of one field: walked once
