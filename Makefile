@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install kafka-up kafka-down moto-up moto-down up down status lint typecheck unit integration \
+.PHONY: help install ruler-harness kafka-up kafka-down moto-up moto-down up down status lint typecheck unit integration \
         infra-check test demo bench lock clean
 
 help: ## list the targets
@@ -28,8 +28,12 @@ $(CHECKOV_VENV)/bin/checkov: # checkov pins its own boto3: it lives in a venv of
 	$(CHECKOV_VENV)/bin/pip install -q --upgrade pip
 	$(CHECKOV_VENV)/bin/pip install -q checkov==$(CHECKOV_VERSION)
 
-install: $(STAMP) $(CHECKOV_VENV)/bin/checkov ## venvs + pinned Python deps + Kafka jars (Maven)
+install: $(STAMP) $(CHECKOV_VENV)/bin/checkov ## venvs + pinned Python deps + Kafka jars and the event-ruler harness (Maven)
 	$(BIN)/orderstream local fetch
+	$(BIN)/python -m tools.patterns_oracle build
+
+ruler-harness: $(STAMP) ## build the event-ruler harness the pattern differential test runs (cached in .local/)
+	$(BIN)/python -m tools.patterns_oracle build
 
 kafka-up: install ## start the local Kafka broker (KRaft) on 127.0.0.1:9092
 	$(BIN)/orderstream local up --kafka

@@ -142,7 +142,7 @@ def realistic_rules(count: int, rng: random.Random) -> list[dict[str, Any]]:
                 "channel": [rng.choice(["web", "app", "store"])],
                 "currency": [{"anything-but": ["EUR", "USD"]}],
             },
-        },  # fmt: skip
+        },
         lambda: {"event_type": ["payment.refunded"], "data": {"amount_cents": band(0, 90_000, 2_000)}},
     ]
     return [makers[i % len(makers)]() for i in range(count)]

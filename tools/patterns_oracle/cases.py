@@ -123,7 +123,10 @@ class _Generator:
     def numeric(self) -> dict[str, Any]:
         odd = [Raw("5e9"), 6e9, Raw("1E309"), Raw("0.10000000000000001"), -5e9, Raw("-6E9")]
         plain = [0, 1, 2, 5, 12, 10.5, 299.5, 300, -7, 4999.5, 0.1, Raw("3.0e2")]
-        bound = lambda: self.pick(odd if self.chance(0.08) else plain)  # noqa: E731
+
+        def bound() -> Any:
+            return self.pick(odd if self.chance(0.08) else plain)
+
         low, high = self.pick([(0, 5), (1, 12), (-7, 300), (299.5, 300), (0.1, 10.5), (0, 6e9), (2, 4999.5)])
         roll = self.rng.random()
         if roll < 0.45:
@@ -164,7 +167,7 @@ class _Generator:
         return {"anything-but": operand}
 
     def wildcard(self) -> str:
-        return self.pick(["a**b", "a\\b", "x\\"]) if self.chance(0.08) else self.pick(WILDCARDS)
+        return str(self.pick(["a**b", "a\\b", "x\\"]) if self.chance(0.08) else self.pick(WILDCARDS))
 
     def matcher(self) -> Any:
         roll = self.rng.randint(0, 15)

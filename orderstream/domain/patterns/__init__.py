@@ -72,7 +72,7 @@ class PatternSet:
     """Patterns compiled into one matcher. ``matching(event)`` returns the indexes (in the order given) of
     every pattern that matches; its cost follows the event's fields, not the number of patterns."""
 
-    __slots__ = ("_machine", "patterns", "matching_object")
+    __slots__ = ("_machine", "matching_object", "patterns")
 
     def __init__(self, patterns: Sequence[Pattern]) -> None:
         self.patterns = tuple(patterns)

@@ -77,7 +77,9 @@ class FieldPath:
             tuple(".".join(self.segments[start:end]) for end in range(start + 2, len(self.segments) + 1))
             for start in range(len(self.segments))
         )
-        self.values: Callable[[dict[str, Any]], list[Value]] = self._key if len(self.segments) == 1 else self._path
+        self.values: Callable[[dict[str, Any]], list[Value]] = (
+            self._key if len(self.segments) == 1 else self._path
+        )
 
     def _key(self, event: dict[str, Any]) -> list[Value]:
         node = event.get(self.name, _MISSING)
