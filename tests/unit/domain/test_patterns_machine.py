@@ -19,7 +19,9 @@ def test_every_matching_pattern_comes_back_in_the_order_given() -> None:
         compile_pattern({"event_type": ["order.created"]}),
         compile_pattern({"data": {"region": [{"prefix": "eu-"}]}}),
         compile_pattern({"event_type": ["payment.failed"]}),
-        compile_pattern({"data": {"total_cents": [{"numeric": [">=", 100]}]}, "event_type": ["order.created"]}),
+        compile_pattern(
+            {"data": {"total_cents": [{"numeric": [">=", 100]}]}, "event_type": ["order.created"]}
+        ),
         compile_pattern({"event_type": [{"anything-but": "payment.failed"}]}),
     ]
     rules = PatternSet(patterns)
@@ -83,7 +85,9 @@ def test_a_thousand_rules_on_one_field_each_find_their_events() -> None:
 
 def test_many_values_on_many_fields_do_not_multiply_the_work() -> None:
     """Every value of ``a`` leads to the same state: it is walked once, not once per value (else 200**3)."""
-    pattern = compile_pattern({"a": [{"exists": True}], "b": [{"exists": True}], "c": [{"numeric": [">", 0]}]})
+    pattern = compile_pattern(
+        {"a": [{"exists": True}], "b": [{"exists": True}], "c": [{"numeric": [">", 0]}]}
+    )
     event: dict[str, Any] = {"a": list(range(200)), "b": list(range(200)), "c": [*range(-200, 0), 5]}
     assert pattern.matches(event)
     assert not pattern.matches({**event, "c": list(range(-200, 1))})
