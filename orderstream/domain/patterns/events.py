@@ -68,7 +68,7 @@ class FieldPath:
     Anything else takes the general walk.
     """
 
-    __slots__ = ("alternatives", "name", "segments", "values")
+    __slots__ = ("alternatives", "name", "segments", "simple", "values")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -77,9 +77,8 @@ class FieldPath:
             tuple(".".join(self.segments[start:end]) for end in range(start + 2, len(self.segments) + 1))
             for start in range(len(self.segments))
         )
-        self.values: Callable[[dict[str, Any]], list[Value]] = (
-            self._key if len(self.segments) == 1 else self._path
-        )
+        self.simple = len(self.segments) == 1  # one key, no dots
+        self.values: Callable[[dict[str, Any]], list[Value]] = self._key if self.simple else self._path
 
     def _key(self, event: dict[str, Any]) -> list[Value]:
         node = event.get(self.name, _MISSING)

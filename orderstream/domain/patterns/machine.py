@@ -224,18 +224,26 @@ class Machine:
     def matching(self, event: dict[str, Any]) -> list[int]:
         """The indexes of the patterns that match ``event``, ascending."""
         root = self._root
-        if not root.terminals:  # most events take no first step at all: answer them before any set-up
-            for path, field in root.edges:
-                lookup = field.lookup
-                for value, _member in path.values(event):  # a plain loop: any() and a generator cost more
+        if root.terminals:
+            return self._walk(event, {})
+        # Most events take no first step at all: answer them before any set-up. A plain string under a
+        # plain key (``event_type``) is looked up directly; anything else reads the field's values.
+        for path, field in root.edges:
+            lookup = field.lookup
+            if path.simple:
+                value = event.get(path.name)
+                if type(value) is str:
                     if lookup(value):
-                        return self._walk(event)
-            return []
-        return self._walk(event)
+                        return self._walk(event, {path.name: [(value, None)]})
+                    continue
+            values = path.values(event)
+            for value, _member in values:  # a plain loop: any() and a generator cost more
+                if lookup(value):
+                    return self._walk(event, {path.name: values})
+        return []
 
-    def _walk(self, event: dict[str, Any]) -> list[int]:
+    def _walk(self, event: dict[str, Any], cache: dict[str, list[Value]]) -> list[int]:
         found: list[int] = []
-        cache: dict[str, list[Value]] = {}
         seen: set[int] | None = None  # states reached through several values of one field: walked once
         stack: list[tuple[_State, Membership, tuple[tuple[bytes, Membership], ...]]] = [
             (self._root, None, ())
