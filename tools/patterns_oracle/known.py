@@ -33,15 +33,14 @@ class Verdict:
 
 @dataclass
 class Facts:
-    """What the recognisers look at, read from the JSON texts as written."""
+    """What the recognisers look at, read from the JSON texts as written, by dotted field path."""
 
-    numbers: list[str] = field(default_factory=list)
+    numbers: dict[str, list[str]] = field(default_factory=dict)  # path -> number texts
+    addresses: dict[str, set[int]] = field(default_factory=dict)  # path -> address families (4, 6)
+    numeric_paths: set[str] = field(default_factory=set)  # rule paths with a numeric operator
     numeric_bounds: list[str] = field(default_factory=list)
-    strings: list[str] = field(default_factory=list)
     ignore_case: list[str] = field(default_factory=list)
-    families: set[int] = field(default_factory=set)
     duplicate_key: bool = False
-    has_numeric: bool = False
 
     @classmethod
     def read(cls, text: str, is_rule: bool) -> Facts:
@@ -52,39 +51,91 @@ class Facts:
             facts.duplicate_key |= len(set(keys)) < len(keys)
             return dict(items)
 
-        def number(text: str) -> Any:
-            facts.numbers.append(text)
-            return _Number(text)
-
         try:
-            value = json.loads(text, object_pairs_hook=pairs, parse_int=number, parse_float=number)
+            value = json.loads(text, object_pairs_hook=pairs, parse_int=_Number, parse_float=_Number)
         except (ValueError, RecursionError):
             return facts
-        facts._walk(value, is_rule)
+        if is_rule:
+            facts._rule(value)
+        else:
+            facts._event(value)
         return facts
 
-    def _walk(self, value: Any, is_rule: bool) -> None:
-        stack = [value]
+    def all_numbers(self) -> list[str]:
+        return [number for numbers in self.numbers.values() for number in numbers]
+
+    def _rule(self, root: Any) -> None:
+        stack: list[tuple[Any, str]] = [(root, "")]
         while stack:
-            node = stack.pop()
+            node, prefix = stack.pop()
+            if not isinstance(node, dict):
+                continue
+            for key, value in node.items():
+                if key == "$or" and isinstance(value, list):
+                    stack.extend((alternative, prefix) for alternative in value)
+                elif isinstance(value, dict):
+                    stack.append((value, f"{prefix}{key}."))
+                elif isinstance(value, list):
+                    for matcher in value:
+                        self._matcher(f"{prefix}{key}", matcher)
+
+    def _matcher(self, path: str, matcher: Any) -> None:
+        if isinstance(matcher, _Number):
+            self.numbers.setdefault(path, []).append(matcher.text)
+        elif isinstance(matcher, str):
+            self._address(path, parse_address(matcher))
+        elif isinstance(matcher, dict) and len(matcher) == 1:
+            ((operator, operand),) = matcher.items()
+            if operator == "numeric" and isinstance(operand, list):
+                self.numeric_paths.add(path)
+                self.numeric_bounds.extend(item.text for item in operand if isinstance(item, _Number))
+            elif operator == "cidr" and isinstance(operand, str):
+                with contextlib.suppress(ValueError):
+                    self.addresses.setdefault(path, set()).add(parse_cidr(operand)[0])
+            self.ignore_case.extend(_ignore_case_operands(matcher))
+            self.numbers.setdefault(path, []).extend(_numbers_in(operand))
+
+    def _address(self, path: str, address: tuple[int, int] | None) -> None:
+        if address is not None:
+            self.addresses.setdefault(path, set()).add(address[0])
+
+    def _event(self, root: Any) -> None:
+        stack: list[tuple[Any, str]] = [(root, "")]
+        while stack:
+            node, path = stack.pop()
             if isinstance(node, dict):
-                for key, inner in node.items():
-                    if is_rule and key == "numeric" and isinstance(inner, list):
-                        self.has_numeric = True
-                        self.numeric_bounds.extend(item.text for item in inner if isinstance(item, _Number))
-                    if is_rule and key == "equals-ignore-case":
-                        self.ignore_case.extend(inner if isinstance(inner, list) else [inner])
-                    if is_rule and key == "cidr" and isinstance(inner, str):
-                        with contextlib.suppress(ValueError):
-                            self.families.add(parse_cidr(inner)[0])
-                    stack.append(inner)
+                stack.extend((value, f"{path}.{key}" if path else key) for key, value in node.items())
             elif isinstance(node, list):
-                stack.extend(node)
+                stack.extend((item, path) for item in node)
+            elif isinstance(node, _Number):
+                self.numbers.setdefault(path, []).append(node.text)
             elif isinstance(node, str):
-                self.strings.append(node)
-                address = parse_address(node)
-                if address is not None and is_rule:
-                    self.families.add(address[0])
+                self._address(path, parse_address(node))
+
+
+def _ignore_case_operands(node: Any) -> list[Any]:
+    found: list[Any] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if key == "equals-ignore-case":
+                    found.extend(value if isinstance(value, list) else [value])
+                stack.append(value)
+    return found
+
+
+def _numbers_in(node: Any) -> list[str]:
+    found: list[str] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Number):
+            found.append(item.text)
+        elif isinstance(item, dict | list):
+            stack.extend(item.values() if isinstance(item, dict) else item)
+    return found
 
 
 class _Number:
@@ -125,29 +176,31 @@ def _invalid_here(case: Case, *fragments: str) -> bool:
 
 
 def _numeric_range(case: Case) -> bool:
-    if not case.rule.has_numeric:
-        return False
-    return any(_magnitude(n) > LIMIT for n in case.rule.numeric_bounds) or any(
-        _magnitude(n) > LIMIT for n in case.event.numbers
+    if any(_magnitude(n) > LIMIT for n in case.rule.numeric_bounds):
+        return True
+    return any(
+        _magnitude(n) > LIMIT for path in case.rule.numeric_paths for n in case.event.numbers.get(path, ())
     )
 
 
 def _beyond_double(case: Case) -> bool:
-    return any(_not_a_double(n) for n in (*case.rule.numbers, *case.event.numbers))
+    tested = set(case.rule.numbers) | case.rule.numeric_paths | set(case.rule.addresses)
+    event_numbers = [n for path in tested for n in case.event.numbers.get(path, ())]
+    return any(_not_a_double(n) for n in (*case.rule.all_numbers(), *event_numbers))
 
 
 def _cross_family(case: Case) -> bool:
-    if not case.rule.families:
-        return False
-    for text in case.event.strings:
-        address = parse_address(text)
-        if address is not None and case.rule.families - {address[0]}:
-            return True
-    return False
+    """An event address and a block or address of the other family on the same field."""
+    return any(
+        rule_family != event_family
+        for path, families in case.rule.addresses.items()
+        for rule_family in families
+        for event_family in case.event.addresses.get(path, ())
+    )
 
 
 def _number_in_cidr(case: Case) -> bool:
-    return bool(case.rule.families) and bool(case.event.numbers)
+    return any(case.event.numbers.get(path) for path in case.rule.addresses)
 
 
 def _astral_ignore_case(case: Case) -> bool:
