@@ -5,7 +5,7 @@ already write those filters in EventBridge's event-pattern language, so a patter
 the bus. The reference is AWS's own matcher, event-ruler: ``tests/unit/domain/test_patterns_ruler.py`` runs it
 beside this package on generated cases, and docs/patterns.md lists the few deliberate differences.
 
-- :func:`compile_pattern` validates one pattern (:mod:`.syntax`) and compiles it.
+- :func:`compile_pattern` validates one pattern (:mod:`.syntax`, :mod:`.operators`) and compiles it.
 - :class:`PatternSet` compiles many into one matcher (:mod:`.machine`) whose cost depends on the event, not on
   how many patterns there are; :class:`Pattern` is a set of one.
 """
@@ -19,8 +19,9 @@ import orjson
 
 from orderstream.domain.patterns.atoms import NUMERIC_LIMIT
 from orderstream.domain.patterns.decoding import decode_event
+from orderstream.domain.patterns.errors import InvalidPatternError
 from orderstream.domain.patterns.machine import Machine
-from orderstream.domain.patterns.syntax import MAX_DEPTH, Branch, InvalidPatternError, parse_pattern
+from orderstream.domain.patterns.syntax import MAX_DEPTH, Branch, parse_pattern
 
 __all__ = ["MAX_DEPTH", "NUMERIC_LIMIT", "InvalidPatternError", "Pattern", "PatternSet", "compile_pattern"]
 

@@ -201,7 +201,7 @@ def test_corpus_produces_both_outcomes() -> None:
     """Guard against a vacuous corpus where (nearly) every pair fails, or passes, to match."""
     outcomes: list[bool] = []
 
-    @settings(max_examples=300, deadline=None, database=None)
+    @settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
     @given(pair=PAIRS)
     def collect(pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
         outcomes.append(compile_pattern(pair[0]).matches(pair[1]))
