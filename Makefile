@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install kafka-up kafka-down moto-up moto-down up down status lint typecheck unit integration \
+.PHONY: help install ruler-harness kafka-up kafka-down moto-up moto-down up down status lint typecheck unit integration \
         infra-check docker-up docker-down docker-images compose-test test demo bench lock clean
 
 help: ## list the targets
@@ -28,9 +28,13 @@ $(CHECKOV_VENV)/bin/checkov: # checkov pins its own boto3: it lives in a venv of
 	$(CHECKOV_VENV)/bin/pip install -q --upgrade pip
 	$(CHECKOV_VENV)/bin/pip install -q checkov==$(CHECKOV_VERSION)
 
-install: $(STAMP) $(CHECKOV_VENV)/bin/checkov ## venvs + pinned Python deps + Kafka jars (Maven) + local TLS certs
+install: $(STAMP) $(CHECKOV_VENV)/bin/checkov ## venvs + pinned Python deps + Kafka jars and the event-ruler harness (Maven) + local TLS certs
 	$(BIN)/orderstream local fetch
 	$(BIN)/orderstream local certs
+	$(BIN)/python -m tools.patterns_oracle build
+
+ruler-harness: $(STAMP) ## build the event-ruler harness the pattern differential test runs (cached in .local/)
+	$(BIN)/python -m tools.patterns_oracle build
 
 kafka-up: install ## start the local Kafka broker (KRaft) on 127.0.0.1:9092
 	$(BIN)/orderstream local up --kafka

@@ -21,7 +21,7 @@ from typing import Any, Final, NoReturn
 
 import yaml
 
-from orderstream.domain.patterns import InvalidPatternError, Pattern, compile_pattern
+from orderstream.domain.patterns import InvalidPatternError, Pattern, PatternSet, compile_pattern
 from orderstream.errors import OrderstreamError
 
 __all__ = [
@@ -81,33 +81,54 @@ class BridgeRule:
 
 @dataclass(frozen=True)
 class RouterRuleSet:
-    """The router's rules, in file order."""
+    """The router's rules, in file order, compiled into one matcher (its cost follows the event's fields, not
+    the number of rules)."""
 
     rules: tuple[RouterRule, ...]
+    _matcher: PatternSet = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_matcher", PatternSet([rule.pattern for rule in self.rules]))
 
     @property
     def target_topics(self) -> tuple[str, ...]:
         """Every topic the rules can route to (create these before starting the router)."""
         return tuple(dict.fromkeys(rule.topic for rule in self.rules))
 
+    def matching(self, event: Mapping[str, Any]) -> tuple[RouterRule, ...]:
+        """Every rule whose pattern matches ``event``, in file order."""
+        rules = self.rules
+        return tuple(rules[index] for index in self._matcher.matching(event))
+
     def route(self, event: Mapping[str, Any]) -> tuple[str, ...]:
         """The topics one event goes to, each once, in rule order."""
-        return tuple(dict.fromkeys(rule.topic for rule in self.rules if rule.pattern.matches(event)))
+        matcher = self._matcher
+        found = matcher.matching_object(event) if type(event) is dict else matcher.matching(event)
+        if not found:
+            return ()
+        rules = self.rules
+        return tuple(dict.fromkeys(rules[index].topic for index in found))
 
 
 @dataclass(frozen=True)
 class BridgeRuleSet:
-    """The bridge's rules, indexed by Kafka topic so a record only meets the rules of its own topic."""
+    """The bridge's rules, one compiled matcher per Kafka topic, so a record only meets the rules of its topic."""
 
     rules: tuple[BridgeRule, ...]
-    _by_topic: dict[str, tuple[BridgeRule, ...]] = field(init=False, repr=False, compare=False)
+    _by_topic: dict[str, tuple[tuple[BridgeRule, ...], PatternSet]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         index: dict[str, list[BridgeRule]] = {}
         for rule in self.rules:
             for topic in rule.topics:
                 index.setdefault(topic, []).append(rule)
-        object.__setattr__(self, "_by_topic", {topic: tuple(rules) for topic, rules in index.items()})
+        compiled = {
+            topic: (tuple(rules), PatternSet([rule.pattern for rule in rules]))
+            for topic, rules in index.items()
+        }
+        object.__setattr__(self, "_by_topic", compiled)
 
     @property
     def source_topics(self) -> tuple[str, ...]:
@@ -116,10 +137,12 @@ class BridgeRuleSet:
 
     def select(self, topic: str, event: Mapping[str, Any]) -> BridgeRule | None:
         """The first rule (in file order) of ``topic`` whose pattern matches ``event``; None if none does."""
-        for rule in self._by_topic.get(topic, ()):
-            if rule.pattern.matches(event):
-                return rule
-        return None
+        entry = self._by_topic.get(topic)
+        if entry is None:
+            return None
+        rules, matcher = entry
+        found = matcher.matching_object(event) if type(event) is dict else matcher.matching(event)
+        return rules[found[0]] if found else None
 
 
 # --------------------------------------------------------------------------------------------- loading

@@ -520,15 +520,22 @@ def test_fields_of_one_pattern_object_must_come_from_one_array_element() -> None
         # an object is never a leaf value
         ({"a": [{"anything-but": "x"}]}, {"a": {"b": 1}}, False),
         ({"a": [{"anything-but": "x"}]}, {"a": None}, True),
-        # per-element exists:false inside arrays of objects
+        # exists:false inside arrays of objects, as event-ruler judges it: against the array elements chosen
+        # by the fields that sort before it ("items.gift" < "items.sku": no element chosen yet, and one has a
+        # gift; "items.zgift" > "items.sku": element 0 is chosen, and it has none)
         (
             {"items": {"sku": ["A"], "gift": [{"exists": False}]}},
             {"items": [{"sku": "A"}, {"sku": "B", "gift": True}]},
+            False,
+        ),
+        (
+            {"items": {"sku": ["A"], "zgift": [{"exists": False}]}},
+            {"items": [{"sku": "A"}, {"sku": "B", "zgift": True}]},
             True,
         ),
         (
-            {"items": {"sku": ["B"], "gift": [{"exists": False}]}},
-            {"items": [{"sku": "A"}, {"sku": "B", "gift": True}]},
+            {"items": {"sku": ["B"], "zgift": [{"exists": False}]}},
+            {"items": [{"sku": "A"}, {"sku": "B", "zgift": True}]},
             False,
         ),
         # a string with the same text but a different JSON type is not a number
@@ -537,8 +544,49 @@ def test_fields_of_one_pattern_object_must_come_from_one_array_element() -> None
         # cidr edge cases
         ({"ip": [{"cidr": "10.0.0.0/24"}]}, {"ip": "not an ip"}, False),
         ({"ip": [{"cidr": "10.0.0.0/24"}]}, {"ip": "2001:db8::1"}, False),
-        ({"ip": [{"cidr": "10.0.0.5"}]}, {"ip": "10.0.0.5"}, True),
         ({"ip": [{"cidr": "10.0.0.0/24"}]}, {"ip": ["192.168.0.1", "10.0.0.9"]}, True),
+        # addresses are read as event-ruler (Java) reads them
+        ({"ip": [{"cidr": "10.0.0.0/24"}]}, {"ip": "010.0.0.9"}, True),  # leading zeros are decimal
+        ({"ip": [{"cidr": "010.0.0.0/24"}]}, {"ip": "10.0.0.9"}, True),
+        ({"ip": [{"cidr": "10.0.0.0/24"}]}, {"ip": "::ffff:a00:9"}, True),  # IPv4-mapped is IPv4
+        ({"ip": [{"cidr": "fe80::/16"}]}, {"ip": "fe80::1%eth0"}, False),  # a zone id is no address
+        ({"ip": [{"cidr": "fe80::/16"}]}, {"ip": "FE80:0000::0001"}, True),
+        ({"ip": [{"cidr": "0.0.0.0/0"}]}, {"ip": 5}, False),  # a number is no address
+        ({"ip": [{"cidr": "::/0"}]}, {"ip": "10.0.0.1"}, False),  # families never mix
+        ({"ip": [{"cidr": "10.0.0.0/8"}]}, {"ip": "0a00:0001::"}, False),
+        ({"ip": [{"cidr": "10.0.0.6/31"}]}, {"ip": "10.0.0.7"}, True),
+        ({"ip": [{"cidr": "10.0.0.0/24/"}]}, {"ip": "10.0.0.7"}, True),  # Java's split drops the empty tail
+        # an exact value that is an address matches the same address however it is written
+        ({"ip": ["10.0.0.5"]}, {"ip": "10.00.0.5"}, True),
+        ({"ip": ["2001:db8::1"]}, {"ip": "2001:DB8:0:0:0:0:0:1"}, True),
+        ({"ip": [{"exactly": "10.0.0.5"}]}, {"ip": "10.00.0.5"}, False),  # exactly compares text
+        ({"ip": [{"anything-but": "10.0.0.5"}]}, {"ip": "10.00.0.5"}, True),
+        # dotted keys and nesting name the same field
+        ({"a.b": ["x"]}, {"a": {"b": "x"}}, True),
+        ({"a": {"b": ["x"]}}, {"a.b": "x"}, True),
+        ({"a": {"b": ["x"]}}, {"a": [{"b": "y"}], "a.b": "x"}, True),
+        # equals-ignore-case maps each character of the pattern to its lower or upper case (event-ruler)
+        ({"s": [{"equals-ignore-case": "ß"}]}, {"s": "SS"}, True),
+        ({"s": [{"equals-ignore-case": "ß"}]}, {"s": "ss"}, False),
+        ({"s": [{"equals-ignore-case": "SS"}]}, {"s": "ß"}, False),
+        ({"s": [{"equals-ignore-case": "k"}]}, {"s": "\u212a"}, False),  # Kelvin sign
+        ({"s": [{"equals-ignore-case": "\u212a"}]}, {"s": "k"}, True),
+        ({"s": [{"equals-ignore-case": "\u0131"}]}, {"s": "I"}, True),  # dotless i
+        ({"s": [{"equals-ignore-case": "i"}]}, {"s": "\u0131"}, False),
+        ({"s": [{"equals-ignore-case": "ΟΔΟΣ"}]}, {"s": "οδο\u03c3"}, True),
+        ({"s": [{"equals-ignore-case": "ΟΔΟΣ"}]}, {"s": "οδος"}, False),  # final sigma
+        ({"s": [{"prefix": {"equals-ignore-case": "ß"}}]}, {"s": "SSx"}, True),
+        ({"s": [{"anything-but": {"equals-ignore-case": "ß"}}]}, {"s": "SS"}, False),
+        # exactly is a plain string match
+        ({"s": [{"exactly": "a*b"}]}, {"s": "a*b"}, True),
+        ({"s": [{"exactly": "5"}]}, {"s": 5}, False),
+        # anything-but takes lists of prefixes and suffixes too
+        ({"s": [{"anything-but": {"prefix": ["x", "y"]}}]}, {"s": "yz"}, False),
+        ({"s": [{"anything-but": {"prefix": ["x", "y"]}}]}, {"s": "z"}, True),
+        ({"s": [{"anything-but": {"suffix": ["x", "y"]}}]}, {"s": "zy"}, False),
+        # duplicate values in an array are one value; arrays inside arrays keep their elements apart
+        ({"a": {"b": [1], "c": [2]}}, {"a": [[{"b": 1}], [{"c": 2}]]}, False),
+        ({"a": {"b": [1]}, "c": [2]}, {"a": [{"b": 1}], "c": 2}, True),
     ],
 )
 def test_edge_cases(pattern: dict[str, Any], event: dict[str, Any], expected: bool) -> None:
@@ -645,7 +693,24 @@ BAD_PATTERNS: list[tuple[Any, str, str]] = [
     ({"a": [{"anything-but": None}]}, "a[0].anything-but", "only strings or only numbers"),
     ({"a": [{"anything-but": {"numeric": [">", 1]}}]}, "a[0].anything-but.numeric", "not supported inside"),
     ({"a": [{"anything-but": {"prefix": "x", "suffix": "y"}}]}, "a[0].anything-but", "takes a value"),
-    ({"a": [{"anything-but": {"prefix": ["x"]}}]}, "a[0].anything-but.prefix", "expected a string"),
+    ({"a": [{"anything-but": {"prefix": [5]}}]}, "a[0].anything-but.prefix", "array of strings"),
+    ({"a": [{"anything-but": {"prefix": ""}}]}, "a[0].anything-but.prefix", "empty prefix"),
+    ({"a": [{"anything-but": {"suffix": ["x", ""]}}]}, "a[0].anything-but.suffix", "empty suffix"),
+    ({"a": [{"numeric": ["<", 5, ">", 0]}]}, "a[0].numeric[0]", "lower bound first"),
+    ({"a": [{"numeric": [">=", 5, "<=", 5]}]}, "a[0].numeric", "empty range"),
+    ({"a": [{"numeric": [">", 1, "<", 2, "<", 3]}]}, "a[0].numeric", "at most one lower and one upper"),
+    ({"a": [{"cidr": "10.0.0.5"}]}, "a[0].cidr", "one '/'"),
+    ({"a": [{"cidr": "10.0.0.5/32"}]}, "a[0].cidr", "list it as a value"),
+    ({"a": [{"cidr": "2001:db8::1/128"}]}, "a[0].cidr", "list it as a value"),
+    ({"a": [{"cidr": "::ffff:0:0/96"}]}, "a[0].cidr", "IPv4 prefix length"),
+    ({"a": [{"cidr": "10.0.0.0/x"}]}, "a[0].cidr", "not an integer"),
+    ({"a": [{"exactly": 5}]}, "a[0].exactly", "expected a string"),
+    ('{"a": ["x"], "a": ["y"]}', "<root>", "duplicate key 'a'"),
+    ('{"a": [1E309]}', "a[0]", "not a finite number"),
+    ({"a.b": ["x"], "a": {"b": ["y"]}}, "a.b", "already given at a.b"),
+    ({"a": ["x"], "$or": [{"a": ["y"]}, {"b": ["z"]}]}, "$or[0].a", "already given at a"),
+    ({"$or": [{"prefix": ["x"]}, {"b": ["y"]}]}, "$or[0].prefix", "operator name"),
+    ({"$or": ["x"]}, "$or", "at least two"),
     ({"a": [{"anything-but": {"wildcard": "x**"}}]}, "a[0].anything-but.wildcard", "consecutive"),
     ({"$or": [{"a": ["x"]}]}, "$or", "at least two"),
     ({"$or": {"a": ["x"]}}, "$or", "at least two"),
