@@ -226,7 +226,9 @@ class Starver(threading.Thread):
                 if progress >= elapsed / self.target:  # ahead of schedule (or not started): hold it a second
                     os.kill(self.pid, signal.SIGSTOP)
                     stopped = time.monotonic()
-                    lag = asyncio.run(h.lag(self.settings, self.group, SOURCES))  # asked while it stands still
+                    lag = asyncio.run(
+                        h.lag(self.settings, self.group, SOURCES)
+                    )  # asked while it stands still
                     progress = 1.0 if lag is None else 1 - lag / self.total
                     time.sleep(max(0.0, 1.0 - (time.monotonic() - stopped)))
                     os.kill(self.pid, signal.SIGCONT)
