@@ -30,6 +30,8 @@ VOUCHERS_NAMESPACE: Final = uuid.UUID("9b0f3e7a-51c2-4d8e-b6a4-3c7d2e1f0a58")
 """Namespace of voucher codes (uuid5 of the customer id): the same customer always gets the same code."""
 KEY_PREFIX: Final = "vouchers/gold-welcome"
 _CUSTOMER_ID = re.compile(r"[^\x00-\x1f\x7f]{1,256}")
+_PLACEHOLDER = re.compile(r"<[A-Za-z0-9_.-]+>")
+"""An input transformer placeholder left as is: the event lacked the field its path points at."""
 
 
 class JobInputError(OrderstreamError):
@@ -52,7 +54,11 @@ class GoldWelcomeRequest:
             canonical_id = str(uuid.UUID(event_id))
         except (TypeError, ValueError):
             raise JobInputError(f"--event-id must be a UUID, got {event_id!r}") from None
-        if not isinstance(customer_id, str) or not _CUSTOMER_ID.fullmatch(customer_id):
+        if (
+            not isinstance(customer_id, str)
+            or not _CUSTOMER_ID.fullmatch(customer_id)
+            or _PLACEHOLDER.fullmatch(customer_id)
+        ):
             raise JobInputError(f"--customer-id must be 1-256 printable characters, got {customer_id!r}")
         if to_tier != "gold":
             raise JobInputError(f"--to-tier must be gold (this job welcomes gold customers), got {to_tier!r}")

@@ -1,24 +1,22 @@
 """The state machine's definition: one ASL template file, rendered here exactly as Terraform renders it.
 
 ``infra/terraform/modules/statements/statements.asl.json.tftpl`` is read by Terraform's ``templatefile()`` and
-by :func:`render` (the local stack and the tests). Only the two placeholder forms Terraform and this module
-agree on are allowed: ``${name}`` (a string or number, inserted as is) and ``${jsonencode(name)}`` (a list).
+by :func:`render` (the local stack and the tests), with :func:`orderstream.deploy.render_template`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from orderstream.deploy import render_template, template_placeholders
 from orderstream.local import PROJECT_ROOT
 
 TEMPLATE: Final = (
     PROJECT_ROOT / "infra" / "terraform" / "modules" / "statements" / "statements.asl.json.tftpl"
 )
-_PLACEHOLDER: Final = re.compile(r"\$\{(?:(jsonencode)\(([a-z_]+)\)|([a-z_]+))\}")
 
 WorkerStyle = Literal["activity", "run_task"]
 
@@ -49,32 +47,18 @@ class DefinitionVars:
 
 
 def placeholders(text: str) -> dict[str, str]:
-    """Variable name → ``"plain"`` or ``"jsonencode"`` for every placeholder of a template."""
-    found: dict[str, str] = {}
-    for match in _PLACEHOLDER.finditer(text):
-        name = match[2] or match[3]
-        found[name] = "jsonencode" if match[1] else "plain"
-    return found
+    """Variable name → ``"plain"`` or ``"jsonencode"`` for every placeholder of the template text."""
+    return template_placeholders(text)
 
 
 def render(values: DefinitionVars, template: Path = TEMPLATE) -> str:
     """The definition as JSON text. Fails on a placeholder it does not know or any other template syntax."""
-    text = template.read_text()
-    leftover = _PLACEHOLDER.sub("", text)
-    if "${" in leftover or "%{" in leftover:
-        raise ValueError(f"{template.name}: template syntax other than ${{name}} / ${{jsonencode(name)}}")
     known = {f.name for f in fields(DefinitionVars)}
-    unknown = set(placeholders(text)) - known
+    text = template.read_text()
+    unknown = set(template_placeholders(text)) - known
     if unknown:
         raise ValueError(f"{template.name}: unknown variable(s) {sorted(unknown)}")
-    data = asdict(values)
-
-    def value(match: re.Match[str]) -> str:
-        if match[1]:
-            return json.dumps(list(data[match[2]]))
-        return str(data[match[3]])
-
-    rendered = _PLACEHOLDER.sub(value, text)
+    rendered = render_template(text, asdict(values))
     json.loads(rendered)  # a placeholder in the wrong place shows here, not in Step Functions
     return rendered
 

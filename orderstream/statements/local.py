@@ -113,7 +113,8 @@ def provision(settings: StatementsSettings) -> LocalDeployment:
         memory="512",
         containerDefinitions=[container],
     )["taskDefinition"]["taskDefinitionArn"]
-    activity = sfn.create_activity(name=NAME)["activityArn"]
+    activities = [a for a in sfn.list_activities()["activities"] if a["name"] == NAME]
+    activity = activities[0]["activityArn"] if activities else sfn.create_activity(name=NAME)["activityArn"]
     values = definition.DefinitionVars(
         worker_style="run_task",
         activity_arn=activity,
@@ -281,6 +282,15 @@ def _step_of(raw: str) -> dict[str, Any]:
 
 def run(settings: StatementsSettings, month: Month, *, timeout: float) -> RunResult:
     """Provision, start the execution, run its ECS tasks until it ends, return the result."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return _run(settings, month, timeout)
+    except (BotoCoreError, ClientError) as exc:
+        raise OrderstreamError(f"local statements run against {settings.aws_endpoint_url}: {exc}") from None
+
+
+def _run(settings: StatementsSettings, month: Month, timeout: float) -> RunResult:
     deployment = provision(settings)
     ecs = aws.client("ecs", region=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
     emulator = EcsEmulator(ecs, deployment.cluster_arn, max_running=LOCAL_TIMING["max_concurrency"])

@@ -35,6 +35,7 @@ def test_a_good_request_is_parsed_and_canonical() -> None:
         ("event_id", "", "--event-id"),
         ("customer_id", "", "--customer-id"),
         ("customer_id", "c\n1", "--customer-id"),
+        ("customer_id", "<customer_id>", "--customer-id"),  # the event had no customer_id
         ("to_tier", "silver", "--to-tier must be gold"),
         ("to_tier", "<to_tier>", "--to-tier"),
         ("occurred_at", "yesterday", "--occurred-at"),

@@ -1,0 +1,527 @@
+# Monthly loyalty statements: an EventBridge Scheduler schedule starts a Step Functions state machine
+# (statements.asl.json.tftpl, also rendered by orderstream.statements.definition) that plans the run, fans
+# the loyalty table's partitions out to ECS workers with a Map state, totals the shard summaries and puts
+# loyalty.statements_issued on the bus. The worker style is chosen here: an Activities pool (the ECS service
+# statements-worker, autoscaled on the activity's metrics) or one RunTask task per step
+# (ecs:runTask.waitForTaskToken). Statements land in the bucket this module creates.
+
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
+data "aws_caller_identity" "current" {}
+
+locals {
+  full_name  = "${var.name_prefix}-statements"
+  activities = var.worker_style == "activity"
+
+  topic_arn_prefix = replace(var.msk_cluster_arn, ":cluster/", ":topic/")
+  # The loyalty table's changelog (faust: <group>-<table>-changelog) and the events the ledger emitted.
+  read_topic_arns = [
+    "${local.topic_arn_prefix}/${var.loyalty_group}-loyalty-ledger-changelog",
+    "${local.topic_arn_prefix}/loyalty-events",
+  ]
+
+  environment = merge(var.environment, {
+    ORDERSTREAM_EVENT_BUS                     = var.event_bus_name
+    ORDERSTREAM_STATEMENTS_BUCKET             = module.bucket.bucket
+    ORDERSTREAM_STATEMENTS_LOYALTY_GROUP      = var.loyalty_group
+    ORDERSTREAM_STATEMENTS_ACTIVITY_ARN       = aws_sfn_activity.this.id
+    ORDERSTREAM_STATEMENTS_HEARTBEAT_INTERVAL = tostring(var.heartbeat_interval_seconds)
+    ORDERSTREAM_STATEMENTS_MAX_SHARDS         = tostring(var.max_shards)
+  })
+
+  # The variables of statements.asl.json.tftpl: the fields of orderstream.statements.definition.DefinitionVars.
+  definition_vars = {
+    worker_style           = var.worker_style
+    activity_arn           = aws_sfn_activity.this.id
+    cluster_arn            = var.cluster_arn
+    task_definition_arn    = module.worker_task.task_definition_arn
+    container_name         = module.worker_task.container_name
+    subnet_ids             = var.subnet_ids
+    security_group_ids     = var.security_group_ids
+    event_bus_name         = var.event_bus_name
+    bucket                 = module.bucket.bucket
+    max_concurrency        = var.max_concurrency
+    heartbeat_seconds      = var.heartbeat_seconds
+    timeout_seconds        = var.timeout_seconds
+    retry_interval_seconds = var.retry_interval_seconds
+    retry_max_attempts     = var.retry_max_attempts
+    retry_backoff_rate     = var.retry_backoff_rate
+  }
+
+  # The worker's task role: read the two topics, write statements; the Activities style also works the
+  # activity (the RunTask style reports with the state machine's token: see report_with_task_token).
+  worker_statements = [
+    {
+      sid       = "ConnectToCluster"
+      actions   = ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"]
+      resources = [var.msk_cluster_arn]
+    },
+    {
+      sid       = "ReadLoyaltyTopics"
+      actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]
+      resources = local.read_topic_arns
+    },
+    {
+      sid       = "WriteStatements"
+      actions   = ["s3:PutObject"]
+      resources = ["${module.bucket.arn}/statements/*"]
+    },
+    {
+      sid       = "EncryptStatements"
+      actions   = ["kms:GenerateDataKey"]
+      resources = [var.kms_key_arn]
+    },
+  ]
+  activity_statements = [
+    {
+      sid       = "WorkTheActivity"
+      actions   = ["states:GetActivityTask", "states:SendTaskHeartbeat", "states:SendTaskSuccess", "states:SendTaskFailure"]
+      resources = [aws_sfn_activity.this.id]
+    },
+  ]
+}
+
+module "bucket" {
+  source = "../s3_bucket"
+
+  bucket_prefix   = "${local.full_name}-"
+  kms_key_arn     = var.kms_key_arn
+  expiration_days = var.statements_retention_days
+  tags            = var.tags
+}
+
+resource "aws_sfn_activity" "this" {
+  name = local.full_name
+  tags = var.tags
+}
+
+# ------------------------------------------------------------------------------------------------ worker
+
+module "worker_task" {
+  source = "../ecs_task"
+
+  name                   = "statements-worker"
+  name_prefix            = var.name_prefix
+  image                  = var.image
+  command                = ["statements", "worker"]
+  environment            = local.environment
+  task_policy_statements = local.activities ? concat(local.worker_statements, local.activity_statements) : local.worker_statements
+  cpu                    = var.cpu
+  memory                 = var.memory
+  stop_timeout           = var.stop_timeout
+  log_retention_days     = var.log_retention_days
+  kms_key_arn            = var.kms_key_arn
+  tags                   = var.tags
+}
+
+# RunTask style: the token the worker reports with comes from the state machine, not from an activity, and
+# IAM cannot scope SendTask* to it.
+data "aws_iam_policy_document" "report_with_task_token" {
+  # checkov:skip=CKV_AWS_111:SendTaskSuccess/Failure/Heartbeat for callback task tokens take no resource ARN; the token itself is the authorisation.
+  # checkov:skip=CKV_AWS_356:SendTaskSuccess/Failure/Heartbeat for callback task tokens take no resource ARN; the token itself is the authorisation.
+  statement {
+    sid       = "ReportWithTaskToken"
+    actions   = ["states:SendTaskHeartbeat", "states:SendTaskSuccess", "states:SendTaskFailure"]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "report_with_task_token" {
+  count = local.activities ? 0 : 1
+
+  name   = "${local.full_name}-task-token"
+  role   = module.worker_task.task_role_name
+  policy = data.aws_iam_policy_document.report_with_task_token.json
+}
+
+resource "aws_ecs_service" "worker" {
+  count = local.activities ? 1 : 0
+
+  name                   = "statements-worker"
+  cluster                = var.cluster_arn
+  task_definition        = module.worker_task.task_definition_arn
+  desired_count          = var.min_capacity
+  launch_type            = "FARGATE"
+  propagate_tags         = "SERVICE"
+  enable_execute_command = false
+
+  network_configuration {
+    subnets          = var.subnet_ids
+    security_groups  = var.security_group_ids
+    assign_public_ip = false
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  lifecycle {
+    ignore_changes = [desired_count]
+  }
+
+  tags = var.tags
+}
+
+# Scale out as soon as the activity has work scheduled; back in after idle_minutes without any activity
+# event (a worker that is stopped mid-task hands its task back: it is retried, not lost).
+resource "aws_appautoscaling_target" "worker" {
+  count = local.activities ? 1 : 0
+
+  service_namespace  = "ecs"
+  scalable_dimension = "ecs:service:DesiredCount"
+  resource_id        = "service/${var.cluster_name}/${aws_ecs_service.worker[0].name}"
+  min_capacity       = var.min_capacity
+  max_capacity       = var.max_capacity
+}
+
+resource "aws_appautoscaling_policy" "scale_out" {
+  count = local.activities ? 1 : 0
+
+  name               = "${local.full_name}-work-scheduled"
+  policy_type        = "StepScaling"
+  service_namespace  = aws_appautoscaling_target.worker[0].service_namespace
+  scalable_dimension = aws_appautoscaling_target.worker[0].scalable_dimension
+  resource_id        = aws_appautoscaling_target.worker[0].resource_id
+
+  step_scaling_policy_configuration {
+    adjustment_type         = "ExactCapacity"
+    cooldown                = 60
+    metric_aggregation_type = "Maximum"
+
+    step_adjustment {
+      metric_interval_lower_bound = 0
+      scaling_adjustment          = var.max_capacity
+    }
+  }
+}
+
+resource "aws_appautoscaling_policy" "scale_in" {
+  count = local.activities ? 1 : 0
+
+  name               = "${local.full_name}-idle"
+  policy_type        = "StepScaling"
+  service_namespace  = aws_appautoscaling_target.worker[0].service_namespace
+  scalable_dimension = aws_appautoscaling_target.worker[0].scalable_dimension
+  resource_id        = aws_appautoscaling_target.worker[0].resource_id
+
+  step_scaling_policy_configuration {
+    adjustment_type         = "ExactCapacity"
+    cooldown                = 300
+    metric_aggregation_type = "Maximum"
+
+    step_adjustment {
+      metric_interval_upper_bound = 0
+      scaling_adjustment          = var.min_capacity
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "work_scheduled" {
+  count = local.activities ? 1 : 0
+
+  alarm_name          = "${local.full_name}-work-scheduled"
+  alarm_description   = "Steps are waiting on ${aws_sfn_activity.this.name}: scale the statements-worker pool out."
+  namespace           = "AWS/States"
+  metric_name         = "ActivitiesScheduled"
+  dimensions          = { ActivityArn = aws_sfn_activity.this.id }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_appautoscaling_policy.scale_out[0].arn]
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "idle" {
+  count = local.activities ? 1 : 0
+
+  alarm_name          = "${local.full_name}-idle"
+  alarm_description   = "No step scheduled, started or finished on ${aws_sfn_activity.this.name} for ${var.idle_minutes} minutes: scale the pool in."
+  comparison_operator = "LessThanOrEqualToThreshold"
+  threshold           = 0
+  evaluation_periods  = var.idle_minutes
+  treat_missing_data  = "breaching"
+  alarm_actions       = [aws_appautoscaling_policy.scale_in[0].arn]
+
+  dynamic "metric_query" {
+    for_each = ["ActivitiesScheduled", "ActivitiesStarted", "ActivitiesSucceeded", "ActivitiesFailed"]
+
+    content {
+      id = lower(metric_query.value)
+
+      metric {
+        namespace   = "AWS/States"
+        metric_name = metric_query.value
+        period      = 60
+        stat        = "Sum"
+        dimensions  = { ActivityArn = aws_sfn_activity.this.id }
+      }
+    }
+  }
+
+  metric_query {
+    id          = "activity"
+    expression  = "activitiesscheduled + activitiesstarted + activitiessucceeded + activitiesfailed"
+    label       = "Activity events of ${aws_sfn_activity.this.name}"
+    return_data = true
+  }
+
+  tags = var.tags
+}
+
+# ------------------------------------------------------------------------------------------------ state machine
+
+resource "aws_cloudwatch_log_group" "state_machine" {
+  name              = "/aws/vendedlogs/states/${local.full_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+}
+
+data "aws_iam_policy_document" "assume_states" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["states.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "state_machine" {
+  name               = "${local.full_name}-state-machine"
+  assume_role_policy = data.aws_iam_policy_document.assume_states.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "state_machine" {
+  statement {
+    sid       = "AnnounceStatements"
+    actions   = ["events:PutEvents"]
+    resources = [var.event_bus_arn]
+  }
+
+  dynamic "statement" {
+    for_each = local.activities ? [] : [1]
+
+    content {
+      sid       = "RunWorkerTasks"
+      actions   = ["ecs:RunTask"]
+      resources = [module.worker_task.task_definition_arn]
+
+      condition {
+        test     = "ArnEquals"
+        variable = "ecs:cluster"
+        values   = [var.cluster_arn]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.activities ? [] : [1]
+
+    content {
+      sid       = "PassWorkerRoles"
+      actions   = ["iam:PassRole"]
+      resources = [module.worker_task.execution_role_arn, module.worker_task.task_role_arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "iam:PassedToService"
+        values   = ["ecs-tasks.amazonaws.com"]
+      }
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "state_machine" {
+  name   = "${local.full_name}-state-machine"
+  role   = aws_iam_role.state_machine.id
+  policy = data.aws_iam_policy_document.state_machine.json
+}
+
+# Step Functions delivers its logs through CloudWatch Logs' vended-log APIs, which take no resource ARN.
+data "aws_iam_policy_document" "state_machine_logs" {
+  # checkov:skip=CKV_AWS_111:The CloudWatch Logs log-delivery actions Step Functions needs support no resource-level permissions (AWS documents "*").
+  # checkov:skip=CKV_AWS_356:The CloudWatch Logs log-delivery actions Step Functions needs support no resource-level permissions (AWS documents "*").
+  statement {
+    sid = "DeliverLogs"
+    actions = [
+      "logs:CreateLogDelivery",
+      "logs:GetLogDelivery",
+      "logs:UpdateLogDelivery",
+      "logs:DeleteLogDelivery",
+      "logs:ListLogDeliveries",
+      "logs:PutResourcePolicy",
+      "logs:DescribeResourcePolicies",
+      "logs:DescribeLogGroups",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "state_machine_logs" {
+  name   = "${local.full_name}-logs"
+  role   = aws_iam_role.state_machine.id
+  policy = data.aws_iam_policy_document.state_machine_logs.json
+}
+
+resource "aws_sfn_state_machine" "this" {
+  # checkov:skip=CKV_AWS_284:A monthly batch of a handful of steps; execution history and the ERROR log cover it, X-Ray would add cost and "*" grants for no reader.
+  name       = local.full_name
+  role_arn   = aws_iam_role.state_machine.arn
+  type       = "STANDARD"
+  definition = templatefile("${path.module}/statements.asl.json.tftpl", local.definition_vars)
+
+  logging_configuration {
+    log_destination        = "${aws_cloudwatch_log_group.state_machine.arn}:*"
+    include_execution_data = true
+    level                  = "ERROR"
+  }
+
+  tags = var.tags
+
+  depends_on = [aws_iam_role_policy.state_machine, aws_iam_role_policy.state_machine_logs]
+}
+
+resource "aws_cloudwatch_metric_alarm" "run_failed" {
+  alarm_name          = "${local.full_name}-run-failed"
+  alarm_description   = "A statements execution failed or timed out (a failed shard alone does not fail it: it is listed in the output and the loyalty.statements_issued event)."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+
+  metric_query {
+    id = "failed"
+
+    metric {
+      namespace   = "AWS/States"
+      metric_name = "ExecutionsFailed"
+      period      = 300
+      stat        = "Sum"
+      dimensions  = { StateMachineArn = aws_sfn_state_machine.this.arn }
+    }
+  }
+
+  metric_query {
+    id = "timed_out"
+
+    metric {
+      namespace   = "AWS/States"
+      metric_name = "ExecutionsTimedOut"
+      period      = 300
+      stat        = "Sum"
+      dimensions  = { StateMachineArn = aws_sfn_state_machine.this.arn }
+    }
+  }
+
+  metric_query {
+    id          = "runs_failed"
+    expression  = "failed + timed_out"
+    label       = "Failed or timed-out statements runs"
+    return_data = true
+  }
+
+  tags = var.tags
+}
+
+# ------------------------------------------------------------------------------------------------ schedule
+
+resource "aws_sqs_queue" "schedule_dlq" {
+  name                              = "${local.full_name}-schedule-dlq"
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = 300
+  message_retention_seconds         = 1209600
+  tags                              = var.tags
+}
+
+data "aws_iam_policy_document" "assume_scheduler" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["scheduler.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "scheduler" {
+  name               = "${local.full_name}-scheduler"
+  assume_role_policy = data.aws_iam_policy_document.assume_scheduler.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "scheduler" {
+  statement {
+    sid       = "StartStatements"
+    actions   = ["states:StartExecution"]
+    resources = [aws_sfn_state_machine.this.arn]
+  }
+
+  statement {
+    sid       = "ParkMissedRuns"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.schedule_dlq.arn]
+  }
+
+  statement {
+    sid       = "EncryptParkedRuns"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.kms_key_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  name   = "${local.full_name}-scheduler"
+  role   = aws_iam_role.scheduler.id
+  policy = data.aws_iam_policy_document.scheduler.json
+}
+
+resource "aws_scheduler_schedule" "monthly" {
+  name                         = local.full_name
+  description                  = "Loyalty statements of the month that just ended."
+  schedule_expression          = var.schedule_expression
+  schedule_expression_timezone = var.schedule_timezone
+  kms_key_arn                  = var.kms_key_arn
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = aws_sfn_state_machine.this.arn
+    role_arn = aws_iam_role.scheduler.arn
+    # The plan step states the month before this time (UTC).
+    input = jsonencode({ scheduled_time = "<aws.scheduler.scheduled-time>" })
+
+    retry_policy {
+      maximum_event_age_in_seconds = 3600
+      maximum_retry_attempts       = 10
+    }
+
+    dead_letter_config {
+      arn = aws_sqs_queue.schedule_dlq.arn
+    }
+  }
+}
