@@ -213,7 +213,13 @@ def _rfc3339(moment: datetime) -> str:
 
 @dataclass
 class MonthChanges:
-    """Collects the month's loyalty events per customer, each event id once."""
+    """Collects the month's loyalty events per customer, each event id once, in the order they are added.
+
+    Added in topic order (a customer's events are all on one partition), that is the order the ledger
+    applied them: a statement lists its tier changes so that the last one is the tier the customer ended
+    with. Sorting by ``occurred_at`` would not: orders interleave, and a refund of an earlier order may be
+    applied after a later capture.
+    """
 
     month: Month
     by_customer: dict[str, dict[str, Change]] = field(default_factory=dict)
@@ -229,10 +235,8 @@ class MonthChanges:
         return True
 
     def of(self, customer_id: str) -> list[Change]:
-        """The customer's changes in time order (ties by event id, so the order never depends on reading)."""
-        return sorted(
-            self.by_customer.get(customer_id, {}).values(), key=lambda c: (c.occurred_at, c.event_id)
-        )
+        """The customer's changes in the order they were added."""
+        return list(self.by_customer.get(customer_id, {}).values())
 
 
 # --------------------------------------------------------------------------------------------- statement
