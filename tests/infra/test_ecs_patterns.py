@@ -223,33 +223,66 @@ def test_only_the_documented_grants_use_a_wildcard_resource() -> None:
         )
 
 
-def test_pass_role_only_for_the_roles_the_targets_pass() -> None:
-    passing = [(m, doc, s) for m, doc, s in all_policy_statements() if "iam:PassRole" in s["actions"]]
-    assert {(m, doc) for m, doc, _ in passing} == {("statements", "state_machine"), ("event_task", "events")}
-    for m, _, statement in passing:
-        task = "worker_task" if m == "statements" else "task"
-        assert statement["actions"] == ["iam:PassRole"]
-        assert statement["resources"] == [
-            f"${{module.{task}.execution_role_arn}}",
-            f"${{module.{task}.task_role_arn}}",
-        ]
-        assert statement["condition"] == [
-            {"test": "StringEquals", "variable": "iam:PassedToService", "values": ["ecs-tasks.amazonaws.com"]}
-        ]
-
-
-@pytest.mark.parametrize(
-    ("module_name", "doc", "task"),
-    [("statements", "state_machine", "worker_task"), ("event_task", "events", "task")],
-)
-def test_run_task_is_granted_for_the_one_task_definition_in_the_one_cluster(
-    module_name: str, doc: str, task: str
-) -> None:
-    run = next(s for s in policy(module(module_name), doc).values() if "ecs:RunTask" in s["actions"])
-    assert run["resources"] == [f"${{module.{task}.task_definition_arn}}"]
-    assert run["condition"] == [
-        {"test": "ArnEquals", "variable": "ecs:cluster", "values": ["${var.cluster_arn}"]}
+def test_pass_role_and_run_task_only_for_the_task_a_starter_starts() -> None:
+    granting = {
+        (m, doc)
+        for m, doc, s in all_policy_statements()
+        if {"iam:PassRole", "ecs:RunTask"} & set(s["actions"])
+    }
+    assert granting == {("ecs_task", "run")}
+    grants = policy(module("ecs_task"), "run")
+    assert grants["RunTheTask"]["actions"] == ["ecs:RunTask"]
+    assert grants["RunTheTask"]["resources"] == ["${aws_ecs_task_definition.this.arn}"]
+    assert grants["RunTheTask"]["condition"] == [
+        {"test": "ArnEquals", "variable": "ecs:cluster", "values": ["${var.started_in.cluster_arn}"]}
     ]
+    assert grants["PassTheTaskRoles"]["actions"] == ["iam:PassRole"]
+    assert grants["PassTheTaskRoles"]["resources"] == [
+        "${aws_iam_role.execution.arn}",
+        "${aws_iam_role.task.arn}",
+    ]
+    assert grants["PassTheTaskRoles"]["condition"] == [
+        {"test": "StringEquals", "variable": "iam:PassedToService", "values": ["ecs-tasks.amazonaws.com"]}
+    ]
+
+
+def test_the_run_grant_goes_to_the_starters_and_to_no_one_else() -> None:
+    event_task = merged_blocks(module("event_task"), "module")
+    assert event_task["task"]["started_in"] == {"cluster_arn": "${var.cluster_arn}"}
+    assert event_task["events_role"]["policies"] == {"run-task": "${module.task.run_policy_json}"}
+    statements = merged_blocks(module("statements"), "module")
+    assert (
+        statements["worker_task"]["started_in"]
+        == "${local.activities ? null : {cluster_arn = var.cluster_arn}}"
+    )
+    assert "module.worker_task.run_policy_json" in statements["state_machine_role"]["policies"]
+    assert "if !local.activities" in statements["state_machine_role"]["policies"], "RunTask style only"
+    assert "started_in" not in merged_blocks(module("webhook"), "module")["receiver_task"], (
+        "a service: ECS starts it"
+    )
+
+
+def test_dead_letter_queues_take_messages_from_their_one_rule_only() -> None:
+    (statement,) = policy(module("dead_letter_queue"), "this").values()
+    assert statement["actions"] == ["sqs:SendMessage"] and statement["resources"] == [
+        "${aws_sqs_queue.this.arn}"
+    ]
+    assert statement["condition"] == [
+        {"test": "ArnEquals", "variable": "aws:SourceArn", "values": ["${var.rule_arn}"]}
+    ]
+
+
+def test_service_roles_trust_one_service_for_this_account_only() -> None:
+    (statement,) = policy(module("service_role"), "assume").values()
+    assert statement["principals"] == [{"type": "Service", "identifiers": ["${var.service}"]}]
+    assert statement["condition"][0]["variable"] == "aws:SourceAccount"
+    services = {
+        block["service"]
+        for name in ("statements", "event_task", "webhook")
+        for block in merged_blocks(module(name), "module").values()
+        if block["source"] == "../service_role"
+    }
+    assert services == {"states.amazonaws.com", "scheduler.amazonaws.com", "events.amazonaws.com"}
 
 
 def test_the_webhook_sender_may_only_invoke_its_api_destination() -> None:
@@ -372,7 +405,12 @@ def test_the_gold_welcome_task_fits_the_jobs_settings_and_writes_only_vouchers(
         "resources": [f"${{module.vouchers.arn}}/{gold_welcome.KEY_PREFIX}/*"],
     }
     target = resources(module("event_task"))[("aws_cloudwatch_event_target", "this")]
-    assert target["arn"] == "${var.cluster_arn}" and target["retry_policy"] and target["dead_letter_config"]
+    assert target["arn"] == "${var.cluster_arn}" and target["retry_policy"]
+    assert target["dead_letter_config"] == [{"arn": "${module.dlq.arn}"}]
+    assert (
+        merged_blocks(module("event_task"), "module")["dlq"]["rule_arn"]
+        == "${aws_cloudwatch_event_rule.this.arn}"
+    )
     assert target["ecs_target"][0]["task_count"] == 1 and target["ecs_target"][0]["launch_type"] == "FARGATE"
     assert target["input_transformer"] == [
         {"input_paths": "${var.input_paths}", "input_template": "${var.input_template}"}
@@ -411,7 +449,11 @@ def test_the_api_destination_is_rate_limited_retried_and_backed_by_a_dlq() -> No
     assert merged_blocks(module("webhook"), "locals")["endpoint"] == "https://${var.domain_name}${var.path}"
     target = doc[("aws_cloudwatch_event_target", "this")]
     assert target["arn"] == "${aws_cloudwatch_event_api_destination.this.arn}"
-    assert target["retry_policy"] and target["dead_letter_config"] == [{"arn": "${aws_sqs_queue.dlq.arn}"}]
+    assert target["retry_policy"] and target["dead_letter_config"] == [{"arn": "${module.dlq.arn}"}]
+    assert (
+        merged_blocks(module("webhook"), "module")["dlq"]["rule_arn"]
+        == "${aws_cloudwatch_event_rule.this.arn}"
+    )
     assert WebhookSettings.model_fields["webhook_answer_budget"].default < 5, "EventBridge waits 5 s"
 
 

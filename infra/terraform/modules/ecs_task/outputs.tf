@@ -32,3 +32,8 @@ output "task_role_name" {
   description = "Name of the task role, for policies attached next to the module's own."
   value       = aws_iam_role.task.name
 }
+
+output "run_policy_json" {
+  description = "Policy letting the starter run this task in started_in.cluster_arn and pass its two roles (null without started_in)."
+  value       = var.started_in == null ? null : data.aws_iam_policy_document.run[0].json
+}

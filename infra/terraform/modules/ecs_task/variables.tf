@@ -38,6 +38,14 @@ variable "task_policy_statements" {
   }))
 }
 
+variable "started_in" {
+  description = "Set when something else (a rule target, a state machine) starts this task: the cluster it starts it in; run_policy_json then grants exactly that."
+  type = object({
+    cluster_arn = string
+  })
+  default = null
+}
+
 variable "cpu" {
   description = "Task CPU units."
   type        = number

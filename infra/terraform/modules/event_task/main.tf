@@ -2,8 +2,6 @@
 # input transformer turns the event into the task's container overrides; RunTask failures are retried by
 # the target's retry policy and then parked in a dead-letter queue.
 
-data "aws_caller_identity" "current" {}
-
 locals {
   full_name = "${var.name_prefix}-${var.name}"
 }
@@ -19,6 +17,7 @@ module "task" {
   task_policy_statements = var.task_policy_statements
   cpu                    = var.cpu
   memory                 = var.memory
+  started_in             = { cluster_arn = var.cluster_arn }
   log_retention_days     = var.log_retention_days
   kms_key_arn            = var.kms_key_arn
   tags                   = var.tags
@@ -32,91 +31,24 @@ resource "aws_cloudwatch_event_rule" "this" {
   tags           = var.tags
 }
 
-data "aws_iam_policy_document" "assume_events" {
-  statement {
-    actions = ["sts:AssumeRole"]
+module "events_role" {
+  source = "../service_role"
 
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
-    }
-  }
+  name     = "${local.full_name}-events"
+  service  = "events.amazonaws.com"
+  policies = { run-task = module.task.run_policy_json }
+  tags     = var.tags
 }
 
-resource "aws_iam_role" "events" {
-  name               = "${local.full_name}-events"
-  assume_role_policy = data.aws_iam_policy_document.assume_events.json
-  tags               = var.tags
-}
+module "dlq" {
+  source = "../dead_letter_queue"
 
-data "aws_iam_policy_document" "events" {
-  statement {
-    sid       = "RunTheTask"
-    actions   = ["ecs:RunTask"]
-    resources = [module.task.task_definition_arn]
-
-    condition {
-      test     = "ArnEquals"
-      variable = "ecs:cluster"
-      values   = [var.cluster_arn]
-    }
-  }
-
-  statement {
-    sid       = "PassTheTaskRoles"
-    actions   = ["iam:PassRole"]
-    resources = [module.task.execution_role_arn, module.task.task_role_arn]
-
-    condition {
-      test     = "StringEquals"
-      variable = "iam:PassedToService"
-      values   = ["ecs-tasks.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_iam_role_policy" "events" {
-  name   = "${local.full_name}-events"
-  role   = aws_iam_role.events.id
-  policy = data.aws_iam_policy_document.events.json
-}
-
-resource "aws_sqs_queue" "dlq" {
-  name                              = "${local.full_name}-dlq"
-  kms_master_key_id                 = var.kms_key_arn
-  kms_data_key_reuse_period_seconds = 300
-  message_retention_seconds         = 1209600
-  tags                              = var.tags
-}
-
-data "aws_iam_policy_document" "dlq" {
-  statement {
-    sid       = "EventBridgeParksUndelivered"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.dlq.arn]
-
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.this.arn]
-    }
-  }
-}
-
-resource "aws_sqs_queue_policy" "dlq" {
-  queue_url = aws_sqs_queue.dlq.id
-  policy    = data.aws_iam_policy_document.dlq.json
+  name              = "${local.full_name}-dlq"
+  rule_arn          = aws_cloudwatch_event_rule.this.arn
+  alarm_description = "Events matched by ${local.full_name} could not start its task and were parked here."
+  kms_key_arn       = var.kms_key_arn
+  alarm_actions     = var.alarm_actions
+  tags              = var.tags
 }
 
 resource "aws_cloudwatch_event_target" "this" {
@@ -124,7 +56,7 @@ resource "aws_cloudwatch_event_target" "this" {
   event_bus_name = var.event_bus_name
   target_id      = "run-${var.name}"
   arn            = var.cluster_arn
-  role_arn       = aws_iam_role.events.arn
+  role_arn       = module.events_role.arn
 
   ecs_target {
     task_definition_arn = module.task.task_definition_arn
@@ -151,22 +83,6 @@ resource "aws_cloudwatch_event_target" "this" {
   }
 
   dead_letter_config {
-    arn = aws_sqs_queue.dlq.arn
+    arn = module.dlq.arn
   }
-}
-
-resource "aws_cloudwatch_metric_alarm" "dlq" {
-  alarm_name          = "${local.full_name}-not-started"
-  alarm_description   = "Events matched by ${local.full_name} could not start its task and were parked in the DLQ."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = aws_sqs_queue.dlq.name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = var.alarm_actions
-  tags                = var.tags
 }

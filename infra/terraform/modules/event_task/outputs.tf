@@ -15,5 +15,5 @@ output "container_name" {
 
 output "dlq_url" {
   description = "SQS URL of the events whose task could not be started."
-  value       = aws_sqs_queue.dlq.id
+  value       = module.dlq.url
 }

@@ -5,12 +5,6 @@
 # statements-worker, autoscaled on the activity's metrics) or one RunTask task per step
 # (ecs:runTask.waitForTaskToken). Statements land in the bucket this module creates.
 
-data "aws_partition" "current" {}
-
-data "aws_region" "current" {}
-
-data "aws_caller_identity" "current" {}
-
 locals {
   full_name  = "${var.name_prefix}-statements"
   activities = var.worker_style == "activity"
@@ -111,6 +105,7 @@ module "worker_task" {
   cpu                    = var.cpu
   memory                 = var.memory
   stop_timeout           = var.stop_timeout
+  started_in             = local.activities ? null : { cluster_arn = var.cluster_arn }
   log_retention_days     = var.log_retention_days
   kms_key_arn            = var.kms_key_arn
   tags                   = var.tags
@@ -177,31 +172,18 @@ resource "aws_appautoscaling_target" "worker" {
   max_capacity       = var.max_capacity
 }
 
-resource "aws_appautoscaling_policy" "scale_out" {
-  count = local.activities ? 1 : 0
-
-  name               = "${local.full_name}-work-scheduled"
-  policy_type        = "StepScaling"
-  service_namespace  = aws_appautoscaling_target.worker[0].service_namespace
-  scalable_dimension = aws_appautoscaling_target.worker[0].scalable_dimension
-  resource_id        = aws_appautoscaling_target.worker[0].resource_id
-
-  step_scaling_policy_configuration {
-    adjustment_type         = "ExactCapacity"
-    cooldown                = 60
-    metric_aggregation_type = "Maximum"
-
-    step_adjustment {
-      metric_interval_lower_bound = 0
-      scaling_adjustment          = var.max_capacity
-    }
+locals {
+  # Step scaling to an exact count: all workers when work is scheduled, min_capacity when idle.
+  scaling_steps = {
+    work-scheduled = { capacity = var.max_capacity, lower = 0, upper = null, cooldown = 60 }
+    idle           = { capacity = var.min_capacity, lower = null, upper = 0, cooldown = 300 }
   }
 }
 
-resource "aws_appautoscaling_policy" "scale_in" {
-  count = local.activities ? 1 : 0
+resource "aws_appautoscaling_policy" "pool" {
+  for_each = { for name, step in local.scaling_steps : name => step if local.activities }
 
-  name               = "${local.full_name}-idle"
+  name               = "${local.full_name}-${each.key}"
   policy_type        = "StepScaling"
   service_namespace  = aws_appautoscaling_target.worker[0].service_namespace
   scalable_dimension = aws_appautoscaling_target.worker[0].scalable_dimension
@@ -209,12 +191,13 @@ resource "aws_appautoscaling_policy" "scale_in" {
 
   step_scaling_policy_configuration {
     adjustment_type         = "ExactCapacity"
-    cooldown                = 300
+    cooldown                = each.value.cooldown
     metric_aggregation_type = "Maximum"
 
     step_adjustment {
-      metric_interval_upper_bound = 0
-      scaling_adjustment          = var.min_capacity
+      metric_interval_lower_bound = each.value.lower
+      metric_interval_upper_bound = each.value.upper
+      scaling_adjustment          = each.value.capacity
     }
   }
 }
@@ -233,7 +216,7 @@ resource "aws_cloudwatch_metric_alarm" "work_scheduled" {
   comparison_operator = "GreaterThanThreshold"
   threshold           = 0
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_appautoscaling_policy.scale_out[0].arn]
+  alarm_actions       = [aws_appautoscaling_policy.pool["work-scheduled"].arn]
   tags                = var.tags
 }
 
@@ -246,7 +229,7 @@ resource "aws_cloudwatch_metric_alarm" "idle" {
   threshold           = 0
   evaluation_periods  = var.idle_minutes
   treat_missing_data  = "breaching"
-  alarm_actions       = [aws_appautoscaling_policy.scale_in[0].arn]
+  alarm_actions       = [aws_appautoscaling_policy.pool["idle"].arn]
 
   dynamic "metric_query" {
     for_each = ["ActivitiesScheduled", "ActivitiesStarted", "ActivitiesSucceeded", "ActivitiesFailed"]
@@ -283,73 +266,12 @@ resource "aws_cloudwatch_log_group" "state_machine" {
   tags              = var.tags
 }
 
-data "aws_iam_policy_document" "assume_states" {
-  statement {
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["states.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
-    }
-  }
-}
-
-resource "aws_iam_role" "state_machine" {
-  name               = "${local.full_name}-state-machine"
-  assume_role_policy = data.aws_iam_policy_document.assume_states.json
-  tags               = var.tags
-}
-
 data "aws_iam_policy_document" "state_machine" {
   statement {
     sid       = "AnnounceStatements"
     actions   = ["events:PutEvents"]
     resources = [var.event_bus_arn]
   }
-
-  dynamic "statement" {
-    for_each = local.activities ? [] : [1]
-
-    content {
-      sid       = "RunWorkerTasks"
-      actions   = ["ecs:RunTask"]
-      resources = [module.worker_task.task_definition_arn]
-
-      condition {
-        test     = "ArnEquals"
-        variable = "ecs:cluster"
-        values   = [var.cluster_arn]
-      }
-    }
-  }
-
-  dynamic "statement" {
-    for_each = local.activities ? [] : [1]
-
-    content {
-      sid       = "PassWorkerRoles"
-      actions   = ["iam:PassRole"]
-      resources = [module.worker_task.execution_role_arn, module.worker_task.task_role_arn]
-
-      condition {
-        test     = "StringEquals"
-        variable = "iam:PassedToService"
-        values   = ["ecs-tasks.amazonaws.com"]
-      }
-    }
-  }
-}
-
-resource "aws_iam_role_policy" "state_machine" {
-  name   = "${local.full_name}-state-machine"
-  role   = aws_iam_role.state_machine.id
-  policy = data.aws_iam_policy_document.state_machine.json
 }
 
 # Step Functions delivers its logs through CloudWatch Logs' vended-log APIs, which take no resource ARN.
@@ -372,16 +294,26 @@ data "aws_iam_policy_document" "state_machine_logs" {
   }
 }
 
-resource "aws_iam_role_policy" "state_machine_logs" {
-  name   = "${local.full_name}-logs"
-  role   = aws_iam_role.state_machine.id
-  policy = data.aws_iam_policy_document.state_machine_logs.json
+module "state_machine_role" {
+  source = "../service_role"
+
+  name    = "${local.full_name}-state-machine"
+  service = "states.amazonaws.com"
+  policies = merge(
+    {
+      announce = data.aws_iam_policy_document.state_machine.json
+      logs     = data.aws_iam_policy_document.state_machine_logs.json
+    },
+    # RunTask style: run the worker task definition in the cluster, passing exactly its two roles.
+    { for name, doc in { run-workers = module.worker_task.run_policy_json } : name => doc if !local.activities },
+  )
+  tags = var.tags
 }
 
 resource "aws_sfn_state_machine" "this" {
   # checkov:skip=CKV_AWS_284:A monthly batch of a handful of steps; execution history and the ERROR log cover it, X-Ray would add cost and "*" grants for no reader.
   name       = local.full_name
-  role_arn   = aws_iam_role.state_machine.arn
+  role_arn   = module.state_machine_role.arn
   type       = "STANDARD"
   definition = templatefile("${path.module}/statements.asl.json.tftpl", local.definition_vars)
 
@@ -393,7 +325,7 @@ resource "aws_sfn_state_machine" "this" {
 
   tags = var.tags
 
-  depends_on = [aws_iam_role_policy.state_machine, aws_iam_role_policy.state_machine_logs]
+  depends_on = [module.state_machine_role]
 }
 
 resource "aws_cloudwatch_metric_alarm" "run_failed" {
@@ -441,35 +373,15 @@ resource "aws_cloudwatch_metric_alarm" "run_failed" {
 
 # ------------------------------------------------------------------------------------------------ schedule
 
-resource "aws_sqs_queue" "schedule_dlq" {
-  name                              = "${local.full_name}-schedule-dlq"
-  kms_master_key_id                 = var.kms_key_arn
-  kms_data_key_reuse_period_seconds = 300
-  message_retention_seconds         = 1209600
-  tags                              = var.tags
-}
+module "schedule_dlq" {
+  source = "../dead_letter_queue"
 
-data "aws_iam_policy_document" "assume_scheduler" {
-  statement {
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["scheduler.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
-    }
-  }
-}
-
-resource "aws_iam_role" "scheduler" {
-  name               = "${local.full_name}-scheduler"
-  assume_role_policy = data.aws_iam_policy_document.assume_scheduler.json
-  tags               = var.tags
+  name              = "${local.full_name}-schedule-dlq"
+  rule_arn          = null # the scheduler's role sends, with its own grant below
+  alarm_description = "The schedule could not start a statements run: a month may be missing."
+  kms_key_arn       = var.kms_key_arn
+  alarm_actions     = var.alarm_actions
+  tags              = var.tags
 }
 
 data "aws_iam_policy_document" "scheduler" {
@@ -482,7 +394,7 @@ data "aws_iam_policy_document" "scheduler" {
   statement {
     sid       = "ParkMissedRuns"
     actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.schedule_dlq.arn]
+    resources = [module.schedule_dlq.arn]
   }
 
   statement {
@@ -492,10 +404,13 @@ data "aws_iam_policy_document" "scheduler" {
   }
 }
 
-resource "aws_iam_role_policy" "scheduler" {
-  name   = "${local.full_name}-scheduler"
-  role   = aws_iam_role.scheduler.id
-  policy = data.aws_iam_policy_document.scheduler.json
+module "scheduler_role" {
+  source = "../service_role"
+
+  name     = "${local.full_name}-scheduler"
+  service  = "scheduler.amazonaws.com"
+  policies = { start = data.aws_iam_policy_document.scheduler.json }
+  tags     = var.tags
 }
 
 resource "aws_scheduler_schedule" "monthly" {
@@ -511,7 +426,7 @@ resource "aws_scheduler_schedule" "monthly" {
 
   target {
     arn      = aws_sfn_state_machine.this.arn
-    role_arn = aws_iam_role.scheduler.arn
+    role_arn = module.scheduler_role.arn
     # The plan step states the month before this time (UTC).
     input = jsonencode({ scheduled_time = "<aws.scheduler.scheduled-time>" })
 
@@ -521,7 +436,7 @@ resource "aws_scheduler_schedule" "monthly" {
     }
 
     dead_letter_config {
-      arn = aws_sqs_queue.schedule_dlq.arn
+      arn = module.schedule_dlq.arn
     }
   }
 }

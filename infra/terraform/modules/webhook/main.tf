@@ -3,8 +3,6 @@
 # an ECS service behind an internal ALB. EventBridge reaches the private endpoint through the connection's
 # VPC Lattice resource configuration (a resource gateway in the VPC), over HTTPS on the partner's name.
 
-data "aws_caller_identity" "current" {}
-
 locals {
   full_name = "${var.name_prefix}-${var.name}"
   endpoint  = "https://${var.domain_name}${var.path}"
@@ -97,40 +95,44 @@ resource "aws_security_group" "receiver" {
   tags        = var.tags
 }
 
-resource "aws_vpc_security_group_egress_rule" "gateway_to_alb" {
-  description                  = "HTTPS to the internal ALB"
-  security_group_id            = aws_security_group.gateway.id
-  referenced_security_group_id = aws_security_group.alb.id
-  ip_protocol                  = "tcp"
-  from_port                    = 443
-  to_port                      = 443
+locals {
+  # Who may talk to whom: the resource gateway to the ALB (HTTPS), the ALB to the tasks (the receiver's port).
+  sg_hops = {
+    gateway_to_alb = {
+      from = aws_security_group.gateway.id
+      to   = aws_security_group.alb.id
+      port = 443
+      what = "HTTPS from the VPC Lattice resource gateway (EventBridge) to the internal ALB"
+    }
+    alb_to_receiver = {
+      from = aws_security_group.alb.id
+      to   = aws_security_group.receiver.id
+      port = var.port
+      what = "HTTP from the internal ALB to the receiver tasks"
+    }
+  }
 }
 
-resource "aws_vpc_security_group_ingress_rule" "alb_from_gateway" {
-  description                  = "HTTPS from the VPC Lattice resource gateway (EventBridge)"
-  security_group_id            = aws_security_group.alb.id
-  referenced_security_group_id = aws_security_group.gateway.id
+resource "aws_vpc_security_group_egress_rule" "hop" {
+  for_each = local.sg_hops
+
+  description                  = each.value.what
+  security_group_id            = each.value.from
+  referenced_security_group_id = each.value.to
   ip_protocol                  = "tcp"
-  from_port                    = 443
-  to_port                      = 443
+  from_port                    = each.value.port
+  to_port                      = each.value.port
 }
 
-resource "aws_vpc_security_group_egress_rule" "alb_to_receiver" {
-  description                  = "HTTP to the receiver tasks"
-  security_group_id            = aws_security_group.alb.id
-  referenced_security_group_id = aws_security_group.receiver.id
-  ip_protocol                  = "tcp"
-  from_port                    = var.port
-  to_port                      = var.port
-}
+resource "aws_vpc_security_group_ingress_rule" "hop" {
+  for_each = local.sg_hops
 
-resource "aws_vpc_security_group_ingress_rule" "receiver_from_alb" {
-  description                  = "HTTP from the internal ALB"
-  security_group_id            = aws_security_group.receiver.id
-  referenced_security_group_id = aws_security_group.alb.id
+  description                  = each.value.what
+  security_group_id            = each.value.to
+  referenced_security_group_id = each.value.from
   ip_protocol                  = "tcp"
-  from_port                    = var.port
-  to_port                      = var.port
+  from_port                    = each.value.port
+  to_port                      = each.value.port
 }
 
 resource "aws_vpc_security_group_egress_rule" "receiver_to_aws_apis" {
@@ -298,29 +300,6 @@ resource "aws_cloudwatch_event_rule" "this" {
   tags           = var.tags
 }
 
-data "aws_iam_policy_document" "assume_events" {
-  statement {
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
-    }
-  }
-}
-
-resource "aws_iam_role" "events" {
-  name               = "${local.full_name}-events"
-  assume_role_policy = data.aws_iam_policy_document.assume_events.json
-  tags               = var.tags
-}
-
 data "aws_iam_policy_document" "events" {
   statement {
     sid       = "CallThePartner"
@@ -329,42 +308,24 @@ data "aws_iam_policy_document" "events" {
   }
 }
 
-resource "aws_iam_role_policy" "events" {
-  name   = "${local.full_name}-events"
-  role   = aws_iam_role.events.id
-  policy = data.aws_iam_policy_document.events.json
+module "events_role" {
+  source = "../service_role"
+
+  name     = "${local.full_name}-events"
+  service  = "events.amazonaws.com"
+  policies = { invoke = data.aws_iam_policy_document.events.json }
+  tags     = var.tags
 }
 
-resource "aws_sqs_queue" "dlq" {
-  name                              = "${local.full_name}-dlq"
-  kms_master_key_id                 = var.kms_key_arn
-  kms_data_key_reuse_period_seconds = 300
-  message_retention_seconds         = 1209600
-  tags                              = var.tags
-}
+module "dlq" {
+  source = "../dead_letter_queue"
 
-data "aws_iam_policy_document" "dlq" {
-  statement {
-    sid       = "EventBridgeParksUndelivered"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.dlq.arn]
-
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.this.arn]
-    }
-  }
-}
-
-resource "aws_sqs_queue_policy" "dlq" {
-  queue_url = aws_sqs_queue.dlq.id
-  policy    = data.aws_iam_policy_document.dlq.json
+  name              = "${local.full_name}-dlq"
+  rule_arn          = aws_cloudwatch_event_rule.this.arn
+  alarm_description = "Tier changes could not be delivered to the ${var.name} receiver and were parked here."
+  kms_key_arn       = var.kms_key_arn
+  alarm_actions     = var.alarm_actions
+  tags              = var.tags
 }
 
 resource "aws_cloudwatch_event_target" "this" {
@@ -372,7 +333,7 @@ resource "aws_cloudwatch_event_target" "this" {
   event_bus_name = var.event_bus_name
   target_id      = var.name
   arn            = aws_cloudwatch_event_api_destination.this.arn
-  role_arn       = aws_iam_role.events.arn
+  role_arn       = module.events_role.arn
 
   # 5xx and 429 are retried with backoff; other 4xx (a body the receiver refuses) and exhausted retries
   # park the event in the DLQ.
@@ -382,22 +343,6 @@ resource "aws_cloudwatch_event_target" "this" {
   }
 
   dead_letter_config {
-    arn = aws_sqs_queue.dlq.arn
+    arn = module.dlq.arn
   }
-}
-
-resource "aws_cloudwatch_metric_alarm" "dlq" {
-  alarm_name          = "${local.full_name}-undelivered"
-  alarm_description   = "Tier changes could not be delivered to the ${var.name} receiver and were parked in the DLQ."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = aws_sqs_queue.dlq.name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = var.alarm_actions
-  tags                = var.tags
 }

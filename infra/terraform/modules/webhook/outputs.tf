@@ -20,5 +20,5 @@ output "service_name" {
 
 output "dlq_url" {
   description = "SQS URL of undeliverable tier changes."
-  value       = aws_sqs_queue.dlq.id
+  value       = module.dlq.url
 }
