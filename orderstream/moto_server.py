@@ -23,11 +23,12 @@ All five change how moto computes, never what it answers:
   ``stat`` per service) and trying its URL patterns (hundreds of regular expressions) against the host
   name. Both depend only on the host name and the installed moto, so the answer is kept per host name.
 
-One more change is a fix, not a cost: moto's copy of the Step Functions interpreter leaves out the step
+Two more changes are fixes, not costs: moto's copy of the Step Functions interpreter leaves out the step
 that turns an ``ecs:runTask`` Task state's parameters (``Cluster``, ``TaskDefinition``, ``Overrides`` … as
 the ASL spells them) into the ECS API's (``cluster``, ``taskDefinition`` …) and its answer back, so every
 RunTask state failed on ``'Cluster'``. :func:`normalise_ecs_integration` adds that step from botocore's ECS
-service model, as AWS does.
+service model, as AWS does. And its SendTaskFailure handler passes on the error but drops the cause, which the
+interpreter takes: :func:`keep_task_failure_causes` passes both.
 
 Measured with ``bench/bridge.py`` on the 2-core dev box: with the first three, the highest EventBridge → SQS
 rate moto sustained went from 100 to 500 events/s (p50 25 ms, p99 98 ms); at 1 000 events/s every event
@@ -183,6 +184,28 @@ def normalise_ecs_integration() -> None:
     ecs.StateTaskServiceEcs._normalise_response = _normalise_response  # type: ignore[method-assign]
 
 
+def keep_task_failure_causes() -> None:
+    """Make moto's SendTaskFailure handler hand the ``cause`` to a backend that takes one (the interpreter)."""
+    import inspect
+
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    if getattr(StepFunctionResponse.send_task_failure, "keeps_cause", False):
+        return
+
+    def send_task_failure(self: StepFunctionResponse) -> Any:
+        backend = self.stepfunction_backend
+        given = {"error": self._get_param("error")}
+        if "cause" in inspect.signature(backend.send_task_failure).parameters:
+            given["cause"] = self._get_param("cause")
+        backend.send_task_failure(self._get_param("taskToken"), **given)
+        return EmptyResult()
+
+    send_task_failure.keeps_cause = True  # type: ignore[attr-defined]
+    StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> None:
     remember_parsed_jsonpaths()
     read_retention_directly()
@@ -190,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     skip_counts_while_sending()
     remember_backends_per_host()
     normalise_ecs_integration()
+    keep_task_failure_causes()
     server.main(sys.argv[1:] if argv is None else argv)
 
 

@@ -178,3 +178,57 @@ def test_the_ecs_integration_needs_the_normalisation_and_works_with_it() -> None
         ecs.StateTaskServiceEcs._normalise_parameters, ecs.StateTaskServiceEcs._normalise_response = original
     assert status == "SUCCEEDED", cause
     assert overrides == [{"containerOverrides": [{"name": "w", "command": ["statements", "task"]}]}]
+
+
+def _fail_a_callback_task(cause: str) -> tuple[str, str | None, str | None]:
+    """Inside moto (in process, interpreter on): a waitForTaskToken state, failed with SendTaskFailure."""
+    import json
+    import time
+
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sqs, sfn = (
+            boto3.client("sqs", region_name="us-east-1"),
+            boto3.client("stepfunctions", region_name="us-east-1"),
+        )
+        queue = sqs.create_queue(QueueName="tokens")["QueueUrl"]
+        state = {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
+            "End": True,
+        }
+        machine = sfn.create_state_machine(
+            name="m", roleArn="arn:aws:iam::123456789012:role/r",
+            definition=json.dumps({"StartAt": "Wait", "States": {"Wait": state}}),
+        )["stateMachineArn"]  # fmt: skip
+        execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+        messages: list[dict[str, str]] = []
+        for _ in range(100):
+            messages = sqs.receive_message(QueueUrl=queue).get("Messages", [])
+            if messages:
+                break
+            time.sleep(0.05)
+        sfn.send_task_failure(taskToken=json.loads(messages[0]["Body"])["token"], error="Boom", cause=cause)
+        for _ in range(100):
+            described = sfn.describe_execution(executionArn=execution)
+            if described["status"] != "RUNNING":
+                break
+            time.sleep(0.05)
+        return described["status"], described.get("error"), described.get("cause")
+
+
+def test_a_task_failures_cause_reaches_the_execution_with_the_fix() -> None:
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    original = StepFunctionResponse.send_task_failure
+    # moto as shipped drops the cause; when it stops doing so, keep_task_failure_causes can go.
+    assert _fail_a_callback_task("shard 2: bad record") == ("FAILED", "Boom", None)
+    try:
+        moto_server.keep_task_failure_causes()
+        moto_server.keep_task_failure_causes()  # idempotent
+        assert _fail_a_callback_task("shard 2: bad record") == ("FAILED", "Boom", "shard 2: bad record")
+    finally:
+        StepFunctionResponse.send_task_failure = original  # type: ignore[method-assign]
