@@ -9,6 +9,14 @@ data "aws_region" "current" {}
 locals {
   full_name   = "${var.name_prefix}-${var.name}"
   secret_arns = sort(distinct(values(var.secrets)))
+
+  health_check = {
+    command     = ["CMD", "python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:${var.port == null ? 0 : var.port}${coalesce(var.health_check_path, "/")}', timeout=3).status == 200 else 1)"]
+    interval    = 15
+    timeout     = 5
+    retries     = 3
+    startPeriod = 30
+  }
 }
 
 resource "aws_cloudwatch_log_group" "this" {
@@ -153,15 +161,8 @@ resource "aws_ecs_task_definition" "this" {
           }
         }
       },
-      var.health_check_path == null ? {} : {
-        healthCheck = {
-          command     = ["CMD", "python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:${var.port}${var.health_check_path}', timeout=3).status == 200 else 1)"]
-          interval    = 15
-          timeout     = 5
-          retries     = 3
-          startPeriod = 30
-        }
-      }
+      # A for expression, not a conditional: the two branches of a conditional must have one object type.
+      { for key, check in { healthCheck = local.health_check } : key => check if var.health_check_path != null }
     )
   ])
 
