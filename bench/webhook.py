@@ -88,8 +88,9 @@ def start_receiver(endpoint: str, bucket: str, port: int, log: Path) -> subproce
 
 
 def one_run(port: int, requests: int, concurrency: int) -> dict[str, Any]:
-    ids = [str(uuid.uuid4()) for _ in range(requests)]
-    plan = [ids[i] if i % 3 else ids[max(0, i - 3)] for i in range(requests)]  # every third: a repeat
+    plan: list[str] = []
+    for i in range(requests):  # every third delivery repeats the one before it
+        plan.append(plan[-1] if i % 3 == 2 else str(uuid.uuid4()))
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     lock = threading.Lock()
