@@ -481,6 +481,129 @@ def demo(
     raise SystemExit(demo_main(opts))
 
 
+# ------------------------------------------------------------------------------------------ statements
+
+statements_app = typer.Typer(
+    no_args_is_help=True, help="Monthly loyalty statements: Step Functions fans out to ECS workers."
+)
+app.add_typer(statements_app, name="statements")
+
+
+def _logging() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@statements_app.command("run")
+def statements_run(
+    month: Annotated[str, typer.Option("--month", help="the month to state, YYYY-MM")],
+    emulate_ecs: Annotated[
+        bool | None,
+        typer.Option(
+            "--emulate-ecs/--no-emulate-ecs",
+            help="create the state machine in moto and run the ECS tasks it starts here "
+            "(default: on when ORDERSTREAM_AWS_ENDPOINT_URL is set)",
+        ),
+    ] = None,
+    loyalty_group: Annotated[
+        str | None,
+        typer.Option(help="the loyalty service's consumer group (ORDERSTREAM_STATEMENTS_LOYALTY_GROUP)"),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the execution")] = 900.0,
+) -> None:
+    """Start one month's statements execution and follow it to the end (exit 1 unless every shard succeeded)."""
+    from orderstream.domain.statements import Month
+    from orderstream.settings import StatementsSettings, load
+    from orderstream.statements.run import run
+
+    try:
+        parsed = Month.parse(month)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--month") from None
+    settings = load(StatementsSettings)
+    if loyalty_group:
+        settings = settings.model_copy(update={"statements_loyalty_group": loyalty_group})
+    emulate = settings.aws_endpoint_url is not None if emulate_ecs is None else emulate_ecs
+    result = run(settings, parsed, emulate=emulate, timeout=timeout)
+    for line in result.lines():
+        typer.echo(line)
+    raise SystemExit(0 if result.complete else 1)
+
+
+@statements_app.command("worker")
+def statements_worker() -> None:
+    """Activities style: poll the statements activity until SIGTERM, then drain (service statements-worker)."""
+    import functools
+
+    from orderstream.settings import StatementsSettings, load
+    from orderstream.statements import steps, worker
+
+    settings = load(StatementsSettings)
+    _logging()
+    raise SystemExit(worker.serve_activities(settings, functools.partial(steps.run_step, settings)))
+
+
+@statements_app.command("task")
+def statements_task() -> None:
+    """RunTask style: run the one step this task was started for (token and input from container overrides)."""
+    import functools
+
+    from orderstream.settings import StatementsTaskSettings, load
+    from orderstream.statements import steps, worker
+
+    settings = load(StatementsTaskSettings)
+    _logging()
+    raise SystemExit(worker.run_task(settings, functools.partial(steps.run_step, settings)))
+
+
+# ------------------------------------------------------------------------------------------ jobs
+
+jobs_app = typer.Typer(no_args_is_help=True, help="One-off jobs an EventBridge rule starts as Fargate tasks.")
+app.add_typer(jobs_app, name="jobs")
+
+
+@jobs_app.command("gold-welcome")
+def jobs_gold_welcome(
+    event_id: Annotated[str, typer.Option(help="event_id of the loyalty.tier_changed event")],
+    customer_id: Annotated[str, typer.Option(help="the customer who reached gold")],
+    to_tier: Annotated[str, typer.Option(help="the new tier (must be gold)")],
+    occurred_at: Annotated[str, typer.Option(help="when the tier changed (RFC 3339)")],
+) -> None:
+    """Issue the customer's gold welcome voucher, once: a second run for the same customer does nothing."""
+    from orderstream.jobs import gold_welcome
+    from orderstream.settings import GoldWelcomeSettings, load
+
+    try:
+        request = gold_welcome.GoldWelcomeRequest.parse(
+            event_id=event_id, customer_id=customer_id, to_tier=to_tier, occurred_at=occurred_at
+        )
+    except gold_welcome.JobInputError as exc:
+        typer.echo(f"orderstream: jobs gold-welcome: {exc}", err=True)
+        raise SystemExit(2) from None
+    outcome = gold_welcome.issue(load(GoldWelcomeSettings), request)
+    typer.echo(json.dumps(outcome, sort_keys=True))
+
+
+# ------------------------------------------------------------------------------------------ webhook
+
+webhook_app = typer.Typer(
+    no_args_is_help=True, help="The partner webhook an EventBridge API destination calls."
+)
+app.add_typer(webhook_app, name="webhook")
+
+
+@webhook_app.command("serve")
+def webhook_serve() -> None:
+    """Serve POST /webhooks/loyalty and GET /health (settings: ORDERSTREAM_WEBHOOK_*)."""
+    from orderstream.settings import WebhookSettings, load
+    from orderstream.webhook import server
+
+    settings = load(WebhookSettings)
+    _logging()
+    server.serve(settings)
+
+
 # ------------------------------------------------------------------------------------------ schema
 
 

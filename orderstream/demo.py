@@ -588,6 +588,13 @@ def main(opts: DemoOptions) -> int:
         md, js = demo_report.write(report, opts.output_dir)
         console.print(Markdown(demo_report.markdown(report)))
         say(f"report: {md} (and {js.name}); plot: {report.plot}")
+        say(
+            "monthly loyalty statements of this run (docs/patterns-on-ecs.md), with the stack up: "
+            f"ORDERSTREAM_AWS_ENDPOINT_URL={stack.aws_endpoint} ORDERSTREAM_STATEMENTS_LOYALTY_GROUP="
+            f"{report.run['run_id']}-loyalty orderstream statements run --month 2026-11, "
+            "then look in s3://orderstream-statements/statements/2026-11/",
+            soft_wrap=True,
+        )
         return 0
     except KeyboardInterrupt:
         say("interrupted: stopping everything the demo started")

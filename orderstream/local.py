@@ -383,7 +383,7 @@ def _metadata_ok(bootstrap: str) -> bool:
 
 @dataclass(frozen=True)
 class MotoServer:
-    """moto in server mode: the local AWS endpoint (events, sqs, s3)."""
+    """moto in server mode: the local AWS endpoint (events, sqs, s3, logs, stepfunctions, ecs)."""
 
     paths: LocalPaths
     port: int
@@ -416,7 +416,10 @@ class MotoServer:
             raise LocalStackError(f"port {self.port} is taken by something that is not moto")
         cmd = [sys.executable, "-m", "orderstream.moto_server", "-H", "127.0.0.1", "-p", str(self.port)]
         self.paths.root.mkdir(parents=True, exist_ok=True)
-        pid = _spawn(cmd, self.paths.logs / "moto.log", self.pidfile)
+        # MOTO_PORT: where moto's state machine interpreter sends the service calls of Task states (itself);
+        # MOTO_EVENTS_INVOKE_HTTP: rules with an API destination target really call it.
+        env = {"MOTO_PORT": str(self.port), "MOTO_EVENTS_INVOKE_HTTP": "true"}
+        pid = _spawn(cmd, self.paths.logs / "moto.log", self.pidfile, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._answers():

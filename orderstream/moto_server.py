@@ -23,6 +23,13 @@ All five change how moto computes, never what it answers:
   ``stat`` per service) and trying its URL patterns (hundreds of regular expressions) against the host
   name. Both depend only on the host name and the installed moto, so the answer is kept per host name.
 
+Two more changes are fixes, not costs: moto's copy of the Step Functions interpreter leaves out the step
+that turns an ``ecs:runTask`` Task state's parameters (``Cluster``, ``TaskDefinition``, ``Overrides`` … as
+the ASL spells them) into the ECS API's (``cluster``, ``taskDefinition`` …) and its answer back, so every
+RunTask state failed on ``'Cluster'``. :func:`normalise_ecs_integration` adds that step from botocore's ECS
+service model, as AWS does. And its SendTaskFailure handler passes on the error but drops the cause, which the
+interpreter takes: :func:`keep_task_failure_causes` passes both.
+
 Measured with ``bench/bridge.py`` on the 2-core dev box: with the first three, the highest EventBridge → SQS
 rate moto sustained went from 100 to 500 events/s (p50 25 ms, p99 98 ms); at 1 000 events/s every event
 arrived, but latency grew over the run. With all five, moto sustains 1 000 events/s for 10 s (two runs:
@@ -133,12 +140,80 @@ def remember_backends_per_host() -> None:
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
 
 
+@functools.cache
+def _operations(service: str) -> dict[str, Any]:
+    """snake_case action → botocore operation model of ``service``."""
+    from botocore import xform_name
+    from botocore.loaders import Loader
+    from botocore.model import ServiceModel
+
+    model = ServiceModel(Loader().load_service_model(service, "service-2"), service)
+    return {xform_name(name): model.operation_model(name) for name in model.operation_names}
+
+
+def _operation(task: Any, service: str | None, action: str | None) -> Any:
+    return _operations(task._get_boto_service_name(service))[task._get_boto_service_action(action)]
+
+
+def _normalise_parameters(
+    self: Any,
+    parameters: dict[str, Any],
+    boto_service_name: str | None = None,
+    service_action_name: str | None = None,
+) -> None:
+    shape = _operation(self, boto_service_name, service_action_name).input_shape
+    if shape is not None:
+        self._to_boto_request(parameters, shape)
+
+
+def _normalise_response(
+    self: Any, response: Any, boto_service_name: str | None = None, service_action_name: str | None = None
+) -> None:
+    shape = _operation(self, boto_service_name, service_action_name).output_shape
+    if shape is not None:
+        self._from_boto_response(response, shape)
+
+
+def normalise_ecs_integration() -> None:
+    """Give the interpreter's ECS integration the request/response normalisation it lacks (see above)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_ecs as ecs,
+    )
+
+    ecs.StateTaskServiceEcs._normalise_parameters = _normalise_parameters  # type: ignore[method-assign]
+    ecs.StateTaskServiceEcs._normalise_response = _normalise_response  # type: ignore[method-assign]
+
+
+def keep_task_failure_causes() -> None:
+    """Make moto's SendTaskFailure handler hand the ``cause`` to a backend that takes one (the interpreter)."""
+    import inspect
+
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    if getattr(StepFunctionResponse.send_task_failure, "keeps_cause", False):
+        return
+
+    def send_task_failure(self: StepFunctionResponse) -> Any:
+        backend = self.stepfunction_backend
+        given = {"error": self._get_param("error")}
+        if "cause" in inspect.signature(backend.send_task_failure).parameters:
+            given["cause"] = self._get_param("cause")
+        backend.send_task_failure(self._get_param("taskToken"), **given)
+        return EmptyResult()
+
+    send_task_failure.keeps_cause = True  # type: ignore[attr-defined]
+    StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> None:
     remember_parsed_jsonpaths()
     read_retention_directly()
     read_the_clock_directly()
     skip_counts_while_sending()
     remember_backends_per_host()
+    normalise_ecs_integration()
+    keep_task_failure_causes()
     server.main(sys.argv[1:] if argv is None else argv)
 
 

@@ -138,6 +138,65 @@ class BridgeSettings(KafkaSettings):
         return [t.strip() for t in self.bridge_topics.split(",") if t.strip()]
 
 
+class StatementsSettings(KafkaSettings):
+    """``orderstream statements worker|task|run``: monthly loyalty statements (Step Functions + ECS)."""
+
+    app_id: str = Field("orderstream", min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    aws_endpoint_url: str | None = None
+    event_bus: str = Field("orderstream", min_length=1)
+    statements_bucket: str = Field("orderstream-statements", min_length=3, max_length=63)
+    statements_loyalty_group: str | None = Field(None, min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    """Consumer group (faust app id) of the loyalty service; default ``<app_id>-loyalty``."""
+    statements_max_shards: int = Field(0, ge=0, le=1000)
+    """Shards per run; 0 = one per partition of the loyalty table."""
+    statements_activity_arn: str | None = None
+    statements_state_machine_arn: str | None = None
+    statements_heartbeat_interval: float = Field(20.0, gt=0, le=300)
+    statements_read_timeout: float = Field(900.0, gt=0, le=86400)
+    statements_write_concurrency: int = Field(16, ge=1, le=128)
+
+    @property
+    def loyalty_group(self) -> str:
+        return self.statements_loyalty_group or f"{self.app_id}-loyalty"
+
+
+class StatementsTaskSettings(StatementsSettings):
+    """``orderstream statements task``: one step started by ``ecs:runTask.waitForTaskToken``.
+
+    The state machine passes the token and the step's input as container overrides.
+    """
+
+    statements_task_token: str = Field(min_length=1, max_length=2048)
+    statements_task_input: str = Field(min_length=2)
+
+
+class GoldWelcomeSettings(BaseSettings):
+    """``orderstream jobs gold-welcome``: the one-off task a gold tier change starts."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    vouchers_bucket: str = Field("orderstream-vouchers", min_length=3, max_length=63)
+
+
+class WebhookSettings(BaseSettings):
+    """``orderstream webhook serve``: the partner endpoint EventBridge's API destination calls."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = Field(8080, ge=1, le=65535)
+    webhook_api_key: SecretStr = Field(min_length=16)
+    webhook_api_key_header: str = Field("x-api-key", min_length=1, pattern=r"^[A-Za-z0-9-]+$")
+    webhook_bucket: str | None = Field(None, min_length=3, max_length=63)
+    """Where received events are kept, one object per event id; unset = in memory (one process only)."""
+    webhook_answer_budget: float = Field(3.0, gt=0, lt=5)
+    """Seconds a request may take before it is answered 503; EventBridge gives up after 5."""
+
+
 S = TypeVar("S", bound=BaseSettings)
 
 

@@ -100,6 +100,12 @@ def test_report_and_plot_are_written_and_printed(demo_run: dict[str, Any]) -> No
     assert ".local/logs/demo" in demo_run["stdout"].replace("\n", "")
 
 
+def test_the_demo_says_how_to_state_its_loyalty_balances(demo_run: dict[str, Any]) -> None:
+    printed = " ".join(demo_run["stdout"].split())
+    group = f"ORDERSTREAM_STATEMENTS_LOYALTY_GROUP={demo_run['report']['run']['run_id']}-loyalty"
+    assert group in printed and "orderstream statements run --month 2026-11" in printed
+
+
 def test_topic_counts_match_an_independent_consumer(demo_run: dict[str, Any]) -> None:
     report, records = demo_run["report"], demo_run["records"]
     assert report["topics"] == {t: len(rs) for t, rs in records.items()}

@@ -109,3 +109,126 @@ def test_backends_are_found_once_per_host_with_the_same_answer() -> None:
     assert [remembered(app, host) for host in hosts] == expected
     assert expected[:4] == ["events", "sqs", "s3", "moto_api"]
     assert set(remembered.cache) >= set(hosts)  # type: ignore[attr-defined]
+
+
+def _run_ecs_state_machine() -> tuple[str, str, list[dict[str, object]]]:
+    """Inside moto (in process, interpreter on): one ``ecs:runTask`` state in the ASL's own spelling."""
+    import json
+    import time
+
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        kw = {"region_name": "us-east-1"}
+        ec2, ecs, sfn = (boto3.client(name, **kw) for name in ("ec2", "ecs", "stepfunctions"))
+        vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+        group = ec2.create_security_group(GroupName="t", Description="t", VpcId=vpc)["GroupId"]
+        cluster = ecs.create_cluster(clusterName="c")["cluster"]["clusterArn"]
+        container = {"name": "w", "image": "x", "essential": True, "memory": 512, "cpu": 256}
+        task_definition = ecs.register_task_definition(
+            family="w", requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
+            containerDefinitions=[container],
+        )["taskDefinition"]["taskDefinitionArn"]  # fmt: skip
+        state = {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::ecs:runTask",
+            "Parameters": {
+                "Cluster": cluster,
+                "TaskDefinition": task_definition,
+                "LaunchType": "FARGATE",
+                "NetworkConfiguration": {
+                    "AwsvpcConfiguration": {"Subnets": [subnet], "SecurityGroups": [group]}
+                },
+                "Overrides": {"ContainerOverrides": [{"Name": "w", "Command": ["statements", "task"]}]},
+            },
+            "End": True,
+        }
+        machine = sfn.create_state_machine(
+            name="m", roleArn="arn:aws:iam::123456789012:role/r",
+            definition=json.dumps({"StartAt": "Run", "States": {"Run": state}}),
+        )["stateMachineArn"]  # fmt: skip
+        execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+        for _ in range(100):
+            described = sfn.describe_execution(executionArn=execution)
+            if described["status"] != "RUNNING":
+                break
+            time.sleep(0.05)
+        tasks = ecs.list_tasks(cluster=cluster)["taskArns"]
+        recorded = ecs.describe_tasks(cluster=cluster, tasks=tasks)["tasks"] if tasks else []
+        return described["status"], described.get("cause", ""), [t["overrides"] for t in recorded]
+
+
+def test_the_ecs_integration_needs_the_normalisation_and_works_with_it() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_ecs as ecs,
+    )
+
+    original = (ecs.StateTaskServiceEcs._normalise_parameters, ecs.StateTaskServiceEcs._normalise_response)
+    status, cause, overrides = _run_ecs_state_machine()
+    # moto as shipped: the ASL's "Cluster" reaches the ECS API unchanged. When this stops failing, moto
+    # has fixed it and normalise_ecs_integration can go.
+    assert status == "FAILED" and "Cluster" in cause and overrides == []
+    try:
+        moto_server.normalise_ecs_integration()
+        status, cause, overrides = _run_ecs_state_machine()
+    finally:
+        ecs.StateTaskServiceEcs._normalise_parameters, ecs.StateTaskServiceEcs._normalise_response = original
+    assert status == "SUCCEEDED", cause
+    assert overrides == [{"containerOverrides": [{"name": "w", "command": ["statements", "task"]}]}]
+
+
+def _fail_a_callback_task(cause: str) -> tuple[str, str | None, str | None]:
+    """Inside moto (in process, interpreter on): a waitForTaskToken state, failed with SendTaskFailure."""
+    import json
+    import time
+
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sqs, sfn = (
+            boto3.client("sqs", region_name="us-east-1"),
+            boto3.client("stepfunctions", region_name="us-east-1"),
+        )
+        queue = sqs.create_queue(QueueName="tokens")["QueueUrl"]
+        state = {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
+            "End": True,
+        }
+        machine = sfn.create_state_machine(
+            name="m", roleArn="arn:aws:iam::123456789012:role/r",
+            definition=json.dumps({"StartAt": "Wait", "States": {"Wait": state}}),
+        )["stateMachineArn"]  # fmt: skip
+        execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+        messages: list[dict[str, str]] = []
+        for _ in range(100):
+            messages = sqs.receive_message(QueueUrl=queue).get("Messages", [])
+            if messages:
+                break
+            time.sleep(0.05)
+        sfn.send_task_failure(taskToken=json.loads(messages[0]["Body"])["token"], error="Boom", cause=cause)
+        for _ in range(100):
+            described = sfn.describe_execution(executionArn=execution)
+            if described["status"] != "RUNNING":
+                break
+            time.sleep(0.05)
+        return described["status"], described.get("error"), described.get("cause")
+
+
+def test_a_task_failures_cause_reaches_the_execution_with_the_fix() -> None:
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    original = StepFunctionResponse.send_task_failure
+    # moto as shipped drops the cause; when it stops doing so, keep_task_failure_causes can go.
+    assert _fail_a_callback_task("shard 2: bad record") == ("FAILED", "Boom", None)
+    try:
+        moto_server.keep_task_failure_causes()
+        moto_server.keep_task_failure_causes()  # idempotent
+        assert _fail_a_callback_task("shard 2: bad record") == ("FAILED", "Boom", "shard 2: bad record")
+    finally:
+        StepFunctionResponse.send_task_failure = original  # type: ignore[method-assign]

@@ -376,6 +376,101 @@ module "service" {
   alarm_actions           = var.alarm_actions
 }
 
+# ------------------------------------------------------------------------------------------------ beside the stream
+
+# Three ECS patterns next to the streaming services (docs/patterns-on-ecs.md): monthly statements on Step
+# Functions + ECS workers, a one-off task per gold tier change, and a partner webhook through an API destination.
+
+locals {
+  gold_welcome_name = "gold-welcome"
+
+  # The fields of the loyalty.tier_changed event (as the bridge publishes it) that go into the job's command.
+  gold_welcome_input_paths = {
+    event_id    = "$.detail.event_id"
+    customer_id = "$.detail.customer_id"
+    to_tier     = "$.detail.data.to_tier"
+    occurred_at = "$.detail.occurred_at"
+  }
+}
+
+module "statements" {
+  source = "../../modules/statements"
+
+  name_prefix         = var.name
+  worker_style        = var.statements_worker_style
+  cluster_arn         = aws_ecs_cluster.this.arn
+  cluster_name        = aws_ecs_cluster.this.name
+  image               = local.image
+  environment         = local.common_environment
+  subnet_ids          = var.private_subnet_ids
+  security_group_ids  = [aws_security_group.tasks.id]
+  kms_key_arn         = aws_kms_key.this.arn
+  msk_cluster_arn     = module.msk.cluster_arn
+  loyalty_group       = local.services.loyalty.consumer_group
+  event_bus_name      = module.eventbridge.bus_name
+  event_bus_arn       = module.eventbridge.bus_arn
+  schedule_expression = var.statements_schedule_expression
+  max_capacity        = var.statements_max_workers
+  log_retention_days  = var.log_retention_days
+  alarm_actions       = var.alarm_actions
+}
+
+module "vouchers" {
+  source = "../../modules/s3_bucket"
+
+  bucket_prefix = "${var.name}-vouchers-"
+  kms_key_arn   = aws_kms_key.this.arn
+}
+
+module "gold_welcome" {
+  source = "../../modules/event_task"
+
+  name        = local.gold_welcome_name
+  name_prefix = var.name
+  description = "A customer reached gold: issue the welcome voucher (once per customer)."
+  cluster_arn = aws_ecs_cluster.this.arn
+  image       = local.image
+  command     = ["jobs", "gold-welcome"]
+  environment = {
+    ORDERSTREAM_AWS_REGION      = var.region
+    ORDERSTREAM_VOUCHERS_BUCKET = module.vouchers.bucket
+  }
+  task_policy_statements = [
+    { sid = "IssueVouchers", actions = ["s3:PutObject"], resources = ["${module.vouchers.arn}/vouchers/gold-welcome/*"] },
+    { sid = "EncryptVouchers", actions = ["kms:GenerateDataKey"], resources = [aws_kms_key.this.arn] },
+  ]
+  event_bus_name     = module.eventbridge.bus_name
+  event_pattern      = file("${path.module}/ecs_patterns/gold_welcome.pattern.json")
+  input_paths        = local.gold_welcome_input_paths
+  input_template     = templatefile("${path.module}/ecs_patterns/gold_welcome.overrides.json.tftpl", { container_name = local.gold_welcome_name })
+  subnet_ids         = var.private_subnet_ids
+  security_group_ids = [aws_security_group.tasks.id]
+  kms_key_arn        = aws_kms_key.this.arn
+  log_retention_days = var.log_retention_days
+  alarm_actions      = var.alarm_actions
+}
+
+module "partner_webhook" {
+  source = "../../modules/webhook"
+
+  name                  = "partner-webhook"
+  name_prefix           = var.name
+  region                = var.region
+  cluster_arn           = aws_ecs_cluster.this.arn
+  image                 = local.image
+  vpc_id                = var.vpc_id
+  subnet_ids            = var.private_subnet_ids
+  domain_name           = var.webhook_domain_name
+  certificate_arn       = var.webhook_certificate_arn
+  private_zone_id       = var.webhook_private_zone_id
+  event_bus_name        = module.eventbridge.bus_name
+  event_pattern         = file("${path.module}/ecs_patterns/partner_webhook.pattern.json")
+  rate_limit_per_second = var.webhook_rate_limit_per_second
+  kms_key_arn           = aws_kms_key.this.arn
+  log_retention_days    = var.log_retention_days
+  alarm_actions         = var.alarm_actions
+}
+
 # ------------------------------------------------------------------------------------------------ alarms
 
 locals {

@@ -52,3 +52,28 @@ output "task_security_group_id" {
   description = "Security group of the tasks (allow it in VPC endpoint policies if you use them)."
   value       = aws_security_group.tasks.id
 }
+
+output "statements_state_machine_arn" {
+  description = "The statements state machine (ORDERSTREAM_STATEMENTS_STATE_MACHINE_ARN of `orderstream statements run`)."
+  value       = module.statements.state_machine_arn
+}
+
+output "statements_bucket" {
+  description = "Bucket of the monthly statements (statements/<yyyy-mm>/<customer_id>.json)."
+  value       = module.statements.bucket
+}
+
+output "vouchers_bucket" {
+  description = "Bucket of the gold welcome vouchers (vouchers/gold-welcome/<customer_id>.json)."
+  value       = module.vouchers.bucket
+}
+
+output "gold_welcome_rule_arn" {
+  description = "Rule that starts the gold welcome task."
+  value       = module.gold_welcome.rule_arn
+}
+
+output "partner_webhook_endpoint" {
+  description = "URL EventBridge's API destination calls with every tier change."
+  value       = module.partner_webhook.endpoint
+}

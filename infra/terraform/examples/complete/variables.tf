@@ -104,6 +104,50 @@ variable "alarm_actions" {
   default     = []
 }
 
+variable "statements_worker_style" {
+  description = "How statement steps reach ECS: \"run_task\" (one task per step, nothing idle between runs) or \"activity\" (the statements-worker pool polls an activity)."
+  type        = string
+  default     = "run_task"
+
+  validation {
+    condition     = contains(["activity", "run_task"], var.statements_worker_style)
+    error_message = "statements_worker_style must be activity or run_task."
+  }
+}
+
+variable "statements_schedule_expression" {
+  description = "EventBridge Scheduler expression of the monthly statements run (UTC); the run states the month before."
+  type        = string
+  default     = "cron(0 3 1 * ? *)"
+}
+
+variable "statements_max_workers" {
+  description = "Most tasks of the statements-worker pool (Activities style)."
+  type        = number
+  default     = 6
+}
+
+variable "webhook_domain_name" {
+  description = "Name of the partner webhook endpoint (a record in webhook_private_zone_id, covered by webhook_certificate_arn)."
+  type        = string
+}
+
+variable "webhook_certificate_arn" {
+  description = "ACM certificate of webhook_domain_name for the receiver's internal ALB."
+  type        = string
+}
+
+variable "webhook_private_zone_id" {
+  description = "Route 53 private hosted zone of the VPC that holds webhook_domain_name."
+  type        = string
+}
+
+variable "webhook_rate_limit_per_second" {
+  description = "Invocations per second the partner webhook's API destination allows."
+  type        = number
+  default     = 10
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)
