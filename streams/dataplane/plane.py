@@ -92,6 +92,7 @@ class DataPlane:
         self._stopped = False
         self._ends: Any = None
         """A group-less consumer for end offsets (fused workers, at takeover)."""
+        self._ends_lock = asyncio.Lock()
         self.degraded: dict[int, str] = {}
         self.last_retry: str | None = None
         self.retrying: dict[int, float] = {}
@@ -225,9 +226,11 @@ class DataPlane:
         if not self.config.self_read or self.consumer is None:
             return
         tps = [TopicPartition(topic, runner.partition) for topic in self.config.self_read]
-        if self._ends is None:
-            self._ends = kafka.consumer(self.settings, group_id=None)
-            await self._ends.start()
+        async with self._ends_lock:  # the partitions take over side by side: one consumer, started once
+            if self._ends is None:
+                ends_consumer = kafka.consumer(self.settings, group_id=None)
+                await ends_consumer.start()
+                self._ends = ends_consumer
         ends = await self._ends.end_offsets(tps)
         if self.config.exactly_once:
             await self.consumer.commit_positions(dict(ends))
