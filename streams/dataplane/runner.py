@@ -81,7 +81,8 @@ class PartitionRunner:
                     await asyncio.wait_for(self._wake.wait(), TICK)
                 self._wake.clear()
                 while not self._stopping:
-                    self.plane.update_fetch_state(self)
+                    # Fetch states come from the plane right after each fetch's records were offered: read
+                    # here, the consumer thread's position may already include records still on their way.
                     started = time.perf_counter()
                     batch = self.flow.next_batch(BATCH_MAX, time.time())
                     if batch is None:

@@ -189,17 +189,22 @@ async def lag(settings: KafkaSettings, group: str, topics: Iterable[str]) -> int
     return None if detail is None else sum(detail.values())
 
 
+WORKER_OUTPUTS: frozenset[str] = frozenset({contract.ORDER_LIFECYCLE, contract.LOYALTY_EVENTS, contract.DLQ})
+"""Topics the worker writes with its transactional producers."""
+
+
 async def wait_quiet(
     settings: KafkaSettings,
     groups: dict[str, list[str]],
     budget_s: float = 120,
     settle_s: float = 3,
-    transactional: frozenset[str] = frozenset(),
+    transactional: frozenset[str] = WORKER_OUTPUTS,
 ) -> None:
     """Wait until every group has committed every record of its topics, twice ``settle_s`` apart.
 
-    A partition of a ``transactional`` topic (written by exactly_once workers) ends in a commit marker that
-    consumers skip but never commit past, so one offset of lag there is caught up.
+    A partition of a ``transactional`` topic ends in a commit marker that consumers skip but never commit
+    past, so one offset of lag there is caught up. The worker writes its outputs in transactions (every
+    batch of a partition is one), so they are transactional by default.
     """
 
     async def caught_up(group: str, topics: list[str]) -> bool:
