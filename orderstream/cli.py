@@ -268,7 +268,10 @@ def bridge() -> None:
 
 # ------------------------------------------------------------------------------------------ dlq
 
-dlq_app = typer.Typer(no_args_is_help=True, help="The dead-letter queue: list and replay parked records.")
+dlq_app = typer.Typer(
+    no_args_is_help=True,
+    help="The dead-letter queue: list and replay parked records, resume paused partitions.",
+)
 app.add_typer(dlq_app, name="dlq")
 
 _STAGE = typer.Option(help="only records parked by this stage (sequencer, router, loyalty, bridge)")
@@ -289,6 +292,26 @@ def _selection(
         until=parse_when(until) if until else None,
         positions=frozenset(parse_position(p) for p in at) if at else None,
     )
+
+
+@dlq_app.command("resume")
+def dlq_resume(
+    app_id: Annotated[
+        str | None, typer.Option(help="ORDERSTREAM_APP_ID of the workers (default: from env)")
+    ] = None,
+    partition: Annotated[
+        list[int] | None, typer.Option("--partition", help="only this partition (repeatable; default all)")
+    ] = None,
+) -> None:
+    """Resume partitions the DLQ flood guard paused, on every worker of the app id (via orderstream.control)."""
+    from orderstream import control
+    from orderstream.settings import WorkerSettings
+
+    settings = _connected(WorkerSettings)
+    target = app_id or settings.app_id
+    asyncio.run(control.send_resume(settings, target, partition or None))
+    which = "all paused partitions" if not partition else f"partitions {sorted(set(partition))}"
+    typer.echo(f"sent: resume {which} of {target}; each worker logs what it resumed")
 
 
 @dlq_app.command("list")

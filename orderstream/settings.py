@@ -100,6 +100,14 @@ class WorkerSettings(KafkaSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     emf_interval: float = Field(0.0, ge=0, le=3600)
     """Seconds between consumer-lag lines in CloudWatch Embedded Metric Format on stdout (0 = off)."""
+    dlq_guard: Literal["halt", "alert", "off"] = "halt"
+    """The DLQ flood guard per partition: ``halt`` pauses a partition that parks too much (until
+    ``orderstream dlq resume`` or the cool-down), ``alert`` only reports it, ``off`` does neither."""
+    dlq_guard_max_consecutive: int = Field(1000, ge=1, le=10_000_000)
+    dlq_guard_max_ratio: float = Field(0.5, gt=0, le=1)
+    dlq_guard_window: int = Field(2000, ge=10, le=10_000_000)
+    dlq_guard_cooldown: float = Field(0.0, ge=0, le=86400)
+    """Seconds after which a halted partition resumes by itself (0: only ``orderstream dlq resume``)."""
 
     @field_validator("agents")
     @classmethod

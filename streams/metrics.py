@@ -123,12 +123,26 @@ def stream_time_families(rt: Any) -> Iterator[Any]:
         labels=["partition"],
     )
     gaps = GaugeMetricFamily(f"{PREFIX}open_gaps", "Orders holding events behind a gap", labels=["partition"])
+    flood = GaugeMetricFamily(
+        f"{PREFIX}dlq_flood_guard",
+        "1 while the partition's DLQ flood guard is tripped (paused, or alarmed in alert mode): the alarm",
+        labels=["partition"],
+    )
+    degraded = GaugeMetricFamily(
+        f"{PREFIX}degraded",
+        "1 while the partition is degraded (halted, fenced, failing writes, flood)",
+        labels=["partition"],
+    )
+    flooded = plane.flooded if plane is not None else {}
+    down = plane.degraded if plane is not None else {}
     for number, status in (plane.status() if plane is not None else {}).items():
         if status["watermark_lag_s"] is not None:
             behind.add_metric([number], status["watermark_lag_s"])
         spread.add_metric([number], status["input_lag_s"])
         gaps.add_metric([number], status["open_gaps"])
-    yield from (behind, spread, gaps)
+        flood.add_metric([number], 1.0 if int(number) in flooded else 0.0)
+        degraded.add_metric([number], 1.0 if int(number) in down else 0.0)
+    yield from (behind, spread, gaps, flood, degraded)
 
 
 class StreamMetrics:

@@ -38,6 +38,8 @@ ORDER_LIFECYCLE: Final = "order-lifecycle"
 LOYALTY_EVENTS: Final = "loyalty-events"
 DLQ: Final = "orderstream.dlq"
 HIGH_VALUE: Final = "orders.high-value"
+CONTROL: Final = "orderstream.control"
+"""Operator commands to running workers (``orderstream dlq resume``); one partition, created on first use."""
 ALL_TOPICS: Final[tuple[str, ...]] = (*SOURCE_TOPICS, ORDER_LIFECYCLE, LOYALTY_EVENTS, HIGH_VALUE, DLQ)
 
 SCHEMA_VERSION: Final = 1

@@ -30,6 +30,7 @@ from typing import Any
 from aiokafka.structs import TopicPartition
 
 from orderstream import kafka
+from orderstream.domain.floodguard import FloodGuard, GuardPolicy
 from orderstream.settings import WorkerSettings
 from streams.dataplane.runner import PartitionRunner
 from streams.dataplane.transport import PlaneConsumer, PlaneConsumerThread
@@ -87,6 +88,7 @@ class DataPlane:
         self.runners: dict[int, PartitionRunner] = {}
         self.consumer: PlaneConsumer | None = None
         self._committer: asyncio.Task[None] | None = None
+        self._control: asyncio.Task[None] | None = None
         self._pending_commit: dict[TopicPartition, int] = {}
         self._throttled: set[TopicPartition] = set()
         self._stopped = False
@@ -94,6 +96,8 @@ class DataPlane:
         """A group-less consumer for end offsets (fused workers, at takeover)."""
         self._ends_lock = asyncio.Lock()
         self.degraded: dict[int, str] = {}
+        self.flooded: dict[int, str] = {}
+        """Partitions whose flood guard is tripped now (paused, or alarmed in alert mode), and why."""
         self.last_retry: str | None = None
         self.retrying: dict[int, float] = {}
         """Partitions whose batch could not be written, since when (monotonic)."""
@@ -176,12 +180,14 @@ class DataPlane:
                     log.warning("partition %d: %s", producer.partition, result)
                     continue
                 raise result
-            flow = PartitionFlow(producer.partition, self.config.inputs, self.pipeline)
+            flow = PartitionFlow(producer.partition, self.config.inputs, self.pipeline, self._guard())
             runner = PartitionRunner(self, flow, producer)
             self.runners[producer.partition] = runner
             runner.start()
         if self._committer is None and not self.config.exactly_once:
             self._committer = asyncio.ensure_future(self._commit_loop())
+        if self._control is None and self.settings.dlq_guard == "halt":
+            self._control = asyncio.ensure_future(self._listen_for_commands())
         log.info("data plane owns partitions %s", sorted(self.runners))
 
     async def on_revoked(self, revoked: set[Any]) -> None:
@@ -195,10 +201,39 @@ class DataPlane:
             self._collect(runner)
             self.pipeline.close(runner.partition)
             self.degraded.pop(runner.partition, None)
+            self.flooded.pop(runner.partition, None)
             self.retrying.pop(runner.partition, None)
             for tp in runner.tps.values():
                 self._throttled.discard(tp)
         await self.commit()
+
+    def _guard(self) -> FloodGuard | None:
+        s = self.settings
+        if s.dlq_guard == "off":
+            return None
+        return FloodGuard(
+            GuardPolicy(s.dlq_guard, s.dlq_guard_max_consecutive, s.dlq_guard_max_ratio, s.dlq_guard_window)
+        )
+
+    def resume(self, partitions: Iterable[int] | None = None) -> list[int]:
+        """Resume partitions the flood guard paused (all of this worker's when ``partitions`` is None)."""
+        wanted = None if partitions is None else set(partitions)
+        return sorted(
+            n for n, runner in self.runners.items() if (wanted is None or n in wanted) and runner.resume()
+        )
+
+    async def _listen_for_commands(self) -> None:
+        """``orderstream dlq resume`` reaches this worker through the control topic."""
+        from orderstream import control
+
+        while not self._stopped:
+            try:
+                await control.listen(self.settings, self.settings.app_id, self.resume)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the broker went away: listen again, nothing is lost but old commands
+                log.warning("control topic: %r; listening again in 5s", exc)
+                await asyncio.sleep(5)
 
     def _producer(self, partition: int) -> PartitionProducer:
         return PartitionProducer(
@@ -299,6 +334,35 @@ class DataPlane:
         for tp in runner.tps.values():
             self._pending_commit.pop(tp, None)
 
+    def on_flood(self, runner: PartitionRunner, why: str, *, halted: bool) -> None:
+        """The flood guard tripped: report the partition degraded (paused, or alarmed in alert mode)."""
+        number = runner.partition
+        if number in self.flooded and not halted:
+            return  # still alarmed: one report per episode
+        self.counters["plane.flood_guard_trips"] += 1
+        self.flooded[number] = why
+        if halted:
+            how = "`orderstream dlq resume`"
+            if self.settings.dlq_guard_cooldown > 0:
+                how += f" or {self.settings.dlq_guard_cooldown:.0f}s"
+            self.degraded[number] = f"dlq flood guard: {why}; paused until {how}"
+            log.error(
+                "partition %d paused by the DLQ flood guard: %s. Nothing more is read from it until "
+                "`orderstream dlq resume --app-id %s` (or ORDERSTREAM_DLQ_GUARD_COOLDOWN)",
+                number,
+                why,
+                self.settings.app_id,
+            )
+        else:
+            self.degraded[number] = f"dlq flood guard (alert only, still processing): {why}"
+            log.error("partition %d: DLQ flood guard alarm (alert only, still processing): %s", number, why)
+
+    def on_flood_cleared(self, runner: PartitionRunner, how: str) -> None:
+        self.flooded.pop(runner.partition, None)
+        if self.degraded.get(runner.partition, "").startswith("dlq flood guard"):
+            del self.degraded[runner.partition]
+        log.warning("partition %d: DLQ flood guard cleared (%s)", runner.partition, how)
+
     def on_halted(self, runner: PartitionRunner) -> None:
         self.counters["plane.halted"] += 1
         self.degraded[runner.partition] = f"halted: {runner.error}"
@@ -341,10 +405,11 @@ class DataPlane:
         self._stopped = True
         if self._ends is not None:
             await self._ends.stop()
-        if self._committer is not None:
-            self._committer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._committer
+        for task in (self._committer, self._control):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
     # ------------------------------------------------------------------------------------ observing
 

@@ -52,12 +52,20 @@ class PartitionRunner:
         self._writing = False
         self._written = asyncio.Event()
         self._written.set()
+        self._resume = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._run())
 
     def wake(self) -> None:
         self._wake.set()
+
+    def resume(self) -> bool:
+        """Resume a partition the flood guard paused (``orderstream dlq resume``); False if it is not paused."""
+        if self.state != "paused":
+            return False
+        self._resume.set()
+        return True
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop after the batch being written (if any) is committed; never in the middle of one."""
@@ -90,6 +98,12 @@ class PartitionRunner:
                     self.plane.timed("decide", time.perf_counter() - started)
                     await self._write(batch)
                     self.plane.relieve(self)
+                    guard = self.flow.guard
+                    if guard is not None:
+                        if guard.tripped is not None:
+                            await self._flooded()
+                        elif self.partition in self.plane.flooded and guard.within_limits():
+                            self.plane.on_flood_cleared(self, "back within its limits")
         except Fenced as exc:
             self.state, self.error = "fenced", str(exc)
             log.warning(
@@ -109,6 +123,28 @@ class PartitionRunner:
             self.state, self.error = "crashed", repr(exc)
             log.exception("partition %d failed", self.partition)
             await self.plane.crash(exc)
+
+    async def _flooded(self) -> None:
+        """The flood guard tripped (after the batch that tripped it was committed): in ``halt`` mode stand
+        still, reading nothing more, until resumed or the cool-down passes; in ``alert`` mode carry on."""
+        guard = self.flow.guard
+        assert guard is not None and guard.tripped is not None
+        cooldown = self.plane.settings.dlq_guard_cooldown
+        if guard.policy.mode == "alert":
+            self.plane.on_flood(self, guard.tripped, halted=False)
+            guard.tripped = None  # the window goes on: the alarm clears once it is back within the limits
+            return
+        self.state = "paused"
+        self._resume.clear()
+        self.plane.on_flood(self, guard.tripped, halted=True)
+        timeout = cooldown if cooldown > 0 else None
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._resume.wait(), timeout)
+        if self._stopping:
+            return
+        guard.reset()
+        self.state = "running"
+        self.plane.on_flood_cleared(self, "cool-down" if not self._resume.is_set() else "resumed")
 
     async def _wait_until_recovered(self) -> None:
         """faust resumes a partition's inputs once its tables are recovered; only then is state complete."""

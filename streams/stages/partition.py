@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from orderstream.domain.floodguard import FloodGuard
 from orderstream.domain.streamtime import Merger
 from streams.stages.batch import Batch, RecordLike
 from streams.stages.pipeline import Pipeline
@@ -17,9 +18,13 @@ from streams.stages.pipeline import Pipeline
 class PartitionFlow:
     """The inputs of partition ``partition`` (one per input topic) and the pipeline they feed."""
 
-    def __init__(self, partition: int, inputs: Iterable[str], pipeline: Pipeline) -> None:
+    def __init__(
+        self, partition: int, inputs: Iterable[str], pipeline: Pipeline, guard: FloodGuard | None = None
+    ) -> None:
         self.partition = partition
         self.pipeline = pipeline
+        self.guard = guard
+        """Watches which records went to the DLQ, in processing order (None: no flood guard)."""
         self.merger: Merger[RecordLike] = Merger(list(inputs))
         self._stream_time: float | None = None
 
@@ -45,12 +50,16 @@ class PartitionFlow:
         batch = Batch(self.partition)
         now = self._stream_time
         positions = batch.positions
+        guard, parked = self.guard, batch.dead_letters
         for record in records:
             at = record.timestamp / 1000.0
             if now is None or at > now:
                 now = at
+            before = len(parked)
             self.pipeline.on_record(batch, record, now)
             positions[record.topic] = record.offset + 1
+            if guard is not None:
+                guard.observe(len(parked) != before)
         self._stream_time = now
         if self.pipeline.uses_stream_time:
             watermark = self.merger.watermark(wall_now)
