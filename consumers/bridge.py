@@ -3,11 +3,16 @@
 One consume loop fetches records, decides for each one (not selected → settled at once; unmappable →
 DLQ; selected → an entry queued behind earlier records of its key) and commits what is safe. One pump task
 turns eligible entries into PutEvents requests, at most ``bridge_max_in_flight`` at a time and paced by
-:class:`AdaptiveRate`. Each request's outcome is handled per entry: accepted → settled; throttled or
-internal → retried after a full-jitter backoff, still blocking later records of its key; rejected → DLQ.
+:class:`AdaptiveRate`. Each request's outcome is handled per entry: accepted → settled; retriable
+(throttled, internal, 5xx, a connection that failed) → retried after a full-jitter backoff, for as long as
+it takes, still blocking later records of its key; rejected → DLQ.
 
 A partition's offset is committed only up to the first record that is not settled, so a crash (even
 ``kill -9``) re-reads and resends instead of losing; the duplicates that can cause keep their event_id.
+An outage therefore waits instead of parking: nothing is given up by count, and ``/ready`` says why the
+bridge is degraded. DLQ writes are batched (one fetched batch, one PutEvents result) and a record is
+settled only once its DLQ copy is acknowledged; a value too big for the DLQ goes there truncated, with
+headers saying so.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError, RecordTooLargeError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from consumers.eventbridge import (
     AdaptiveRate,
@@ -46,9 +52,9 @@ from consumers.mapping import (
 )
 from consumers.metrics import BridgeMetrics, MetricsServer
 from consumers.tracking import TP, KeyedQueue, OffsetTracker
-from orderstream import gc_tuning, kafka
+from orderstream import gc_tuning, kafka, logfilter
 from orderstream.domain import contract
-from orderstream.domain.dlq import DeadLetter
+from orderstream.domain.dlq import DeadLetter, truncated
 from orderstream.domain.rules import BridgeRuleSet, RulesFileError, load_bridge_rules
 from orderstream.errors import ConfigError, OrderstreamError
 from orderstream.preflight import check_broker
@@ -69,12 +75,19 @@ class BridgeOptions:
     fetch_max_records: int = 500
     """Records taken per fetch; the sender gets the event loop between fetches."""
     commit_interval: float = 1.0
-    max_transient_attempts: int = 12
-    """Internal/unknown errors are retried this many times, then parked in the DLQ; throttling never gives up."""
     put_read_timeout: float = 10.0
     backoff_base: float = 0.05
     backoff_cap: float = 5.0
+    """Retriable failures (connection, 5xx, throttling) are retried after ``uniform(0, min(cap, base·2^n))``
+    seconds, without an attempt limit: an outage waits, it does not park."""
+    endpoint_down_after: float = 5.0
+    """Seconds of nothing but retriable PutEvents failures after which ``/ready`` reports the endpoint down."""
+    broker_down_after: float = 10.0
+    """Seconds of failing commits or an unknown group coordinator after which ``/ready`` reports the broker."""
     dlq_topic: str = contract.DLQ
+    dlq_max_bytes: int = 1_000_000
+    """DLQ records are kept under this size (the producer's 1 MiB request limit, less room for the batch);
+    a bigger value is written truncated, with ``orderstream.truncated`` headers."""
     rate_ceiling: float = 100_000.0
 
 
@@ -90,6 +103,19 @@ class Pending:
     order_key: OrderKey
     size: int
     attempts: int = 0
+
+
+@dataclass(eq=False, slots=True)
+class Park:
+    """A record on its way to the DLQ."""
+
+    origin: KafkaOrigin
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+    reason: str
+    message: str
+    limit: int
+    """Size the DLQ record must fit in; halved when the broker still refuses it as too large."""
 
 
 @dataclass
@@ -128,6 +154,11 @@ class Bridge:
         )
         self._s3 = s3_client
         self.metrics = metrics or BridgeMetrics()
+        readiness = self.metrics.readiness
+        readiness.endpoint.down_after = self.options.endpoint_down_after
+        readiness.broker.down_after = self.options.broker_down_after
+        self._commit_problem: str | None = None
+        self._last_status = "ready"
         self.rate = AdaptiveRate(ceiling=self.options.rate_ceiling)
         self.tracker = OffsetTracker()
         self._keys: KeyedQueue[OrderKey, Pending] = KeyedQueue()
@@ -176,15 +207,21 @@ class Bridge:
         while not stop.is_set():
             self._apply_backpressure()
             batches = await rt.consumer.getmany(timeout_ms=200, max_records=self.options.fetch_max_records)
+            parks: list[Park] = []
             for tp, records in batches.items():
                 self.metrics.record_in(tp.topic, len(records))
                 partition: TP = (tp.topic, tp.partition)
                 for record in records:
                     diverted = self._ingest(partition, record)
-                    if diverted is not None:  # rare: DLQ or claim check, done before the next record
-                        await self._divert(partition, record, *diverted)
+                    if diverted is not None:  # rare: DLQ or claim check
+                        park = await self._divert(partition, record, *diverted)
+                        if park is not None:
+                            parks.append(park)
+            if parks:  # the whole fetched batch's parks in one DLQ write, settled once acknowledged
+                await self._park_all(parks)
             self._count_selected()
             self.metrics.heartbeat()
+            self._observe_broker()
             await asyncio.sleep(0)  # the sender gets the loop before the next fetch is read
             if time.monotonic() - last_commit >= self.options.commit_interval:
                 await self._commit()
@@ -246,19 +283,19 @@ class Bridge:
         record: ConsumerRecord[bytes, bytes],
         origin: KafkaOrigin,
         outcome: Unmappable | tuple[Entry, dict[str, Any]],
-    ) -> None:
-        """An unmappable record goes to the DLQ; an oversized entry to S3 (claim check) or the DLQ."""
+    ) -> Park | None:
+        """An unmappable record goes to the DLQ (returned, to be written with the rest of its batch); an
+        oversized entry to S3 (claim check) or the DLQ."""
         if isinstance(outcome, Unmappable):
-            await self._park(origin, record.value, record.headers, outcome.reason, outcome.message)
-            return
+            return self._park_of(origin, record.value, record.headers, outcome.reason, outcome.message)
         entry, envelope = outcome
         claimed = await self._claim_check(entry, envelope, origin)
         if claimed is None:
             size, limit = entry_size(entry), self.client.limits.max_bytes
             message = f"entry is {size} bytes, over the {limit}-byte request limit"
-            await self._park(origin, record.value, record.headers, "oversized", message)
-            return
+            return self._park_of(origin, record.value, record.headers, "oversized", message)
         self._queue(origin, tp, record, claimed, entry_size(claimed))
+        return None
 
     def _queue(
         self, origin: KafkaOrigin, tp: TP, record: ConsumerRecord[bytes, bytes], entry: Entry, size: int
@@ -363,15 +400,24 @@ class Bridge:
             results = await self.client.put([p.entry for p in batch])
             self.metrics.put_seconds.observe(time.perf_counter() - started)
             self._adapt_rate(results)
+            self._observe_endpoint(results)
             accepted = 0
+            rejected: list[tuple[Pending, Park]] = []
             for pending, result in zip(batch, results, strict=True):
                 if result.error_code is None:  # the common case, kept free of per-entry awaits
                     accepted += 1
                     self._settle(pending)
                 else:
-                    await self._handle(pending, result)
+                    park = self._handle(pending, result)
+                    if park is not None:
+                        rejected.append((pending, park))
             if accepted:
                 self.metrics.record_result("ok", accepted)
+            if rejected:  # one DLQ write for the request's rejections; each settled once it is durable
+                durable = await self._park_all([park for _pending, park in rejected])
+                for (pending, _park), ok in zip(rejected, durable, strict=True):
+                    if ok:
+                        self._settle(pending)
         finally:
             self.metrics.in_flight.dec()
             self._slots.release()
@@ -384,22 +430,30 @@ class Bridge:
             self.rate.on_success()
         self.metrics.rate.set(self.rate.rate)
 
-    async def _handle(self, pending: Pending, result: EntryResult) -> None:
-        """A failed entry: retry it later or park it in the DLQ."""
+    def _observe_endpoint(self, results: list[EntryResult]) -> None:
+        """The endpoint is reachable when any entry got a final answer (accepted or rejected)."""
+        for result in results:
+            if result.verdict is not Verdict.RETRY:
+                self.metrics.readiness.endpoint.observe(None)
+                return
+        if results:
+            first = results[0]
+            self.metrics.readiness.endpoint.observe(f"{first.error_code}: {first.message}".strip())
+
+    def _handle(self, pending: Pending, result: EntryResult) -> Park | None:
+        """A failed entry: retry it later (a retriable error, however long it lasts), or the DLQ record
+        to write for it (a permanent rejection)."""
         code = result.error_code or "ok"
         self.metrics.record_result(code)
         verdict = result.verdict
         if verdict is Verdict.ACCEPTED:
             self._settle(pending)
-        elif verdict is Verdict.RETRY and (
-            result.throttled or pending.attempts < self.options.max_transient_attempts
-        ):
+            return None
+        if verdict is Verdict.RETRY:
             self._schedule_retry(pending, code)
-        else:
-            reason = "rejected" if verdict is Verdict.REJECT else "retries_exhausted"
-            message = f"{code}: {result.message}".strip()
-            if await self._park(pending.origin, pending.value, pending.headers, reason, message):
-                self._settle(pending)
+            return None
+        message = f"{code}: {result.message}".strip()
+        return self._park_of(pending.origin, pending.value, pending.headers, "rejected", message)
 
     def _schedule_retry(self, pending: Pending, code: str) -> None:
         rt = self._runtime()
@@ -426,36 +480,97 @@ class Bridge:
 
     # ----------------------------------------------------------------------------------------- DLQ, commits
 
-    async def _park(
+    def _park_of(
         self,
         origin: KafkaOrigin,
         value: bytes | None,
         headers: Sequence[tuple[str, bytes]],
         reason: str,
         message: str,
-    ) -> bool:
-        """Write the original record to the DLQ with the reason; settle it once the DLQ has it."""
+    ) -> Park:
+        return Park(origin, value, headers, reason, message, self.options.dlq_max_bytes)
+
+    def _dlq_record(self, park: Park) -> tuple[bytes | None, list[tuple[str, bytes]]]:
+        """The DLQ value and headers of ``park``: the original value, or a truncated copy if it is too big."""
+        origin = park.origin
+        letter = DeadLetter(STAGE, park.reason, park.message, origin.topic, origin.partition, origin.offset)
+        headers = letter.headers(park.headers)
+        value = park.value
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(origin.key, value, headers)
+        if value is None or size <= park.limit:
+            return value, headers
+        overhead = size - len(value) + 256  # our headers, the truncation headers and the record framing
+        if overhead > park.limit // 2:  # the original headers alone are too big: keep only ours
+            headers = letter.headers(())
+            overhead = DefaultRecordBatchBuilder.estimate_size_in_bytes(origin.key, b"", headers) + 256
+        cut, marks = truncated(value, park.limit - overhead)
+        return cut, headers + marks
+
+    async def _park_all(self, parks: list[Park]) -> list[bool]:
+        """Write ``parks`` to the DLQ together (sends, then one wait for all acknowledgements); failed writes
+        are tried again with backoff until the DLQ has them or the bridge stops.
+
+        Each record is settled once its DLQ write is acknowledged; the flags say which were (False only
+        when the bridge stopped first: not settled, so not committed, so read again after a restart).
+        """
         rt = self._runtime()
-        letter = DeadLetter(STAGE, reason, message, origin.topic, origin.partition, origin.offset)
+        durable = [False] * len(parks)
+        todo = list(range(len(parks)))
         attempt = 0
-        while True:
-            try:
-                await rt.producer.send_and_wait(
-                    self.options.dlq_topic, value=value, key=origin.key, headers=letter.headers(headers)
+        while todo:
+            sends: list[asyncio.Future[Any] | BaseException] = []
+            for index in todo:
+                value, headers = self._dlq_record(parks[index])
+                try:
+                    sends.append(
+                        await rt.producer.send(
+                            self.options.dlq_topic, value=value, key=parks[index].origin.key, headers=headers
+                        )
+                    )
+                except KafkaError as exc:  # refused before sending (too large for the producer, closed ...)
+                    sends.append(exc)
+            pending = [s for s in sends if isinstance(s, asyncio.Future)]
+            outcomes = iter(await asyncio.gather(*pending, return_exceptions=True))
+            failed: list[int] = []
+            last_error: BaseException | None = None
+            for index, send in zip(todo, sends, strict=True):
+                error = send if isinstance(send, BaseException) else next(outcomes)
+                if not isinstance(error, BaseException):
+                    durable[index] = True
+                    self._parked(parks[index])
+                    continue
+                if isinstance(error, asyncio.CancelledError):
+                    raise error
+                if isinstance(error, MessageSizeTooLargeError | RecordTooLargeError):
+                    parks[index].limit //= 2  # the broker's limit is lower than ours: cut further
+                failed.append(index)
+                last_error = error
+            todo = failed
+            if not todo:
+                break
+            self.metrics.dlq_write_retries.inc(len(todo))
+            if rt.stopping:
+                log.error(
+                    "%d DLQ write(s) abandoned at shutdown (%s); the records will be read again",
+                    len(todo),
+                    last_error,
                 )
                 break
-            except KafkaError as exc:
-                attempt += 1
-                if rt.stopping:
-                    log.error("DLQ write abandoned at shutdown (%s); the record will be read again", exc)
-                    return False
-                await asyncio.sleep(full_jitter(attempt, base=0.1, cap=5.0))
-        self.metrics.dlq.labels(reason).inc()
+            attempt += 1
+            log.warning("%d DLQ write(s) failed (%s); trying again", len(todo), last_error)
+            await asyncio.sleep(full_jitter(attempt, base=0.1, cap=5.0))
+        return durable
+
+    def _parked(self, park: Park) -> None:
+        origin = park.origin
+        self.metrics.dlq.labels(park.reason).inc()
         log.warning(
-            "parked %s[%d]@%d in the DLQ: %s: %s", *origin.as_detail().values(), reason, message[:200]
+            "parked %s[%d]@%d in the DLQ: %s: %s",
+            *origin.as_detail().values(),
+            park.reason,
+            park.message[:200],
         )
         self.tracker.settle((origin.topic, origin.partition), origin.offset)
-        return True
 
     async def _commit(self) -> None:
         positions = self.tracker.to_commit()
@@ -468,8 +583,29 @@ class Bridge:
             await self._rt.consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
             log.warning("commit failed (%s); it is retried at the next interval", exc)
+            self._commit_problem = f"commit failed: {type(exc).__name__}: {exc}"
             return
+        self._commit_problem = None
         self.tracker.mark_committed(positions)
+
+    def _observe_broker(self) -> None:
+        """Broker reachability: commits failing, or the group coordinator unknown (aiokafka marks it dead
+        when heartbeats or coordinator requests fail); then the readiness gauges and a log line on change."""
+        problem = self._commit_problem
+        if problem is None:
+            # aiokafka has no public view of its group coordinator
+            coordinator = getattr(self._runtime().consumer, "_coordinator", None)
+            if coordinator is not None and getattr(coordinator, "coordinator_id", 0) is None:
+                problem = "the consumer group's coordinator is unknown (heartbeats failing)"
+        self.metrics.readiness.broker.observe(problem)
+        snapshot = self.metrics.refresh_readiness()
+        status = snapshot["status"]
+        if status != self._last_status:
+            if status == "ready":
+                log.info("ready again")
+            else:
+                log.warning("degraded: %s", "; ".join(snapshot["reasons"]))
+            self._last_status = status
 
     def _update_lag(self) -> None:
         consumer = self._runtime().consumer
@@ -506,6 +642,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 def run(settings: BridgeSettings) -> int:
     """``orderstream bridge``: run until SIGTERM/SIGINT, drain, commit, return the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logfilter.install()
     try:
         rules = BridgeRuleSet(load_bridge_rules(settings.bridge_rules))
     except RulesFileError as exc:

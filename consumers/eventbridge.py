@@ -246,7 +246,7 @@ def full_jitter(
     "Full jitter" from the AWS Architecture Blog post "Exponential Backoff And Jitter": spreading retries
     over the whole window is what stops many throttled senders from retrying in lock-step.
     """
-    ceiling = min(cap, base * (2 ** max(0, attempt)))
+    ceiling = min(cap, base * (2 ** min(max(0, attempt), 32)))  # retries never end: no float overflow
     return (rng or random).uniform(0.0, ceiling)
 
 

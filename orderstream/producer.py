@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from orderstream import kafka
+from orderstream import kafka, logfilter
 from orderstream.domain import contract
 from orderstream.errors import ConfigError, OrderstreamError
 from orderstream.settings import ProducerSettings
@@ -134,6 +134,7 @@ async def produce(
     progress: bool = False,
 ) -> ProduceReport:
     """Send ``records``; pace to ``rate`` records/s when > 0. Returns acknowledged counts."""
+    logfilter.install()  # a broker outage is a few lines per 10 s, not an error per retry
     compression = None if settings.producer_compression == "none" else settings.producer_compression
     producer = kafka.producer(
         settings,
