@@ -63,6 +63,14 @@ class WorkerApp(faust.App):
 
     plane: Any = None
 
+    async def on_start(self) -> None:
+        # The worker configured logging before the app starts: repeated lines (a broker that cannot be
+        # reached logs one per attempt) are now limited per message.
+        from orderstream import logfilter
+
+        logfilter.install()
+        await super().on_start()
+
     async def on_stop(self) -> None:
         if self.plane is not None:
             await self.plane.stop()
