@@ -57,9 +57,10 @@ down: ## stop everything `up` started
 status: install
 	$(BIN)/orderstream local status
 
-lint: install ## ruff
+lint: install ## ruff, and the import boundaries (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install ## mypy (strict on the domain)
 	$(BIN)/mypy
