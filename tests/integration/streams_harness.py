@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,6 +141,13 @@ class Worker:
 
 def wait_ready(worker: Worker, budget_s: float = 60) -> dict[str, Any]:
     """Wait until the worker's ``/health`` says it is ready (partitions assigned, recovered and running)."""
+    return wait_health(worker, lambda body: bool(body.get("ready")), "ready", budget_s)
+
+
+def wait_health(
+    worker: Worker, until: Callable[[dict[str, Any]], bool], what: str, budget_s: float = 60
+) -> dict[str, Any]:
+    """Poll the worker's ``/health`` until ``until(body)``; returns that body."""
     import json
     import urllib.request
 
@@ -150,12 +157,24 @@ def wait_ready(worker: Worker, budget_s: float = 60) -> dict[str, Any]:
         try:
             with urllib.request.urlopen(f"{worker.url}/health", timeout=2) as resp:
                 body = json.loads(resp.read())
-            if body.get("ready"):
+            if until(body):
                 return body
         except OSError:
             pass
         time.sleep(0.5)
-    raise AssertionError(f"worker not ready after {budget_s}s: {body}")
+    raise AssertionError(f"worker not {what} after {budget_s}s: {body}")
+
+
+async def committed_offset(settings: KafkaSettings, group: str, tp: TopicPartition) -> int | None:
+    """The group's committed offset of ``tp`` (None when it committed none)."""
+    admin = kafka.admin(settings)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    meta = offsets.get(tp)
+    return None if meta is None else meta.offset
 
 
 def group_of(app_id: str, agents: str = "sequencer,router,loyalty") -> str:

@@ -16,7 +16,6 @@ import pytest
 import streams_harness as h
 from aiokafka import TopicPartition
 
-from orderstream import kafka
 from orderstream.domain import contract
 from orderstream.domain.partitioning import partition_for
 from orderstream.producer import produce
@@ -63,16 +62,6 @@ def _wait(predicate: Any, what: str, budget_s: float = 60) -> Any:
     raise AssertionError(f"{what}: not within {budget_s}s (last: {last})")
 
 
-async def _committed(settings: ProducerSettings, group: str, tp: TopicPartition) -> int:
-    admin = kafka.admin(settings)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    return offsets[tp].offset if tp in offsets else 0
-
-
 def _dlq_count(settings: ProducerSettings) -> int:
     return len(asyncio.run(h.read_topic(settings, contract.DLQ, isolation_level="read_committed")))
 
@@ -104,7 +93,7 @@ def test_halt_pauses_the_flooded_partition_until_dlq_resume_and_loses_nothing(
             ),
             "the other partitions keep flowing",
         )
-        held = asyncio.run(_committed(kafka_settings, group, tp))
+        held = asyncio.run(h.committed_offset(kafka_settings, group, tp)) or 0
         assert held <= BAD, f"nothing after the flood is committed while paused (at {held})"
         assert _counters(worker)["partitions"][str(partition)]["state"] == "paused"
 

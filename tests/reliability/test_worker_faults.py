@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 import pytest
 import streams_harness as h
+from aiokafka import TopicPartition
 
 from orderstream import kafka
 from orderstream.domain import contract
@@ -169,8 +170,10 @@ def test_a_dead_letter_the_dlq_refuses_stops_its_partition_and_its_offset_is_not
     app_id = h.unique_app_id("dlqfull")
     worker = h.Worker(app_id, kafka_settings.kafka_bootstrap_servers, tmp_path).start()
     try:
-        health = _wait_degraded(worker, budget_s=90)
-        committed = asyncio.run(_committed(kafka_settings, h.group_of(app_id), poison.topic, partition))
+        health = h.wait_health(worker, lambda body: bool(body.get("degraded")), "degraded", budget_s=90)
+        committed = asyncio.run(
+            h.committed_offset(kafka_settings, h.group_of(app_id), TopicPartition(poison.topic, partition))
+        )
         ends = asyncio.run(_end(kafka_settings, poison.topic, partition))
     finally:
         worker.stop()
@@ -183,45 +186,13 @@ def test_a_dead_letter_the_dlq_refuses_stops_its_partition_and_its_offset_is_not
     )
 
 
-def _wait_degraded(worker: h.Worker, budget_s: float) -> dict[str, Any]:
-    import urllib.request
-
-    deadline = time.monotonic() + budget_s
-    body: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{worker.url}/health", timeout=2) as resp:
-                body = json.loads(resp.read())
-            if body.get("degraded"):
-                return body
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"worker never reported the halted partition: {body}")
-
-
 async def _partition_of(settings: ProducerSettings, record: Record) -> int:
     from orderstream.domain.partitioning import partition_for
 
     return partition_for(record.key, settings.topic_partitions)
 
 
-async def _committed(settings: ProducerSettings, group: str, topic: str, partition: int) -> int | None:
-    admin = kafka.admin(settings)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    from aiokafka import TopicPartition
-
-    meta = offsets.get(TopicPartition(topic, partition))
-    return None if meta is None else meta.offset
-
-
 async def _end(settings: ProducerSettings, topic: str, partition: int) -> int:
-    from aiokafka import TopicPartition
-
     consumer = kafka.consumer(settings, group_id=None)
     await consumer.start()
     try:
