@@ -101,7 +101,7 @@ test: install ## everything CI checks; starts and stops the Docker engine, broke
 	$(MAKE) --no-print-directory lint typecheck || status=$$?; \
 	if [ -n "$$build" ]; then wait $$build || status=$$?; fi; \
 	if [ $$status -eq 0 ]; then $(BIN)/orderstream local up || status=$$?; fi; \
-	if [ $$status -eq 0 ]; then $(BIN)/pytest tests -p no:cacheprovider || status=$$?; fi; \
+	if [ $$status -eq 0 ]; then $(BIN)/pytest tests -p no:cacheprovider --durations=25 || status=$$?; fi; \
 	$(BIN)/orderstream local down || true; \
 	if [ "$$started" = 1 ]; then $(PY) -m orderstream.containers engine down || status=$$?; fi; \
 	exit $$status
