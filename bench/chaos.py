@@ -129,15 +129,24 @@ def check_pipeline(settings: ProducerSettings, group: str, records: list[Record]
         )
 
 
-def produce_in_background(settings: ProducerSettings, records: list[Record], rate: float) -> threading.Thread:
-    failed: list[int] = []
+class Load:
+    """``records`` produced at ``rate`` on a thread of its own; ``finish`` joins it and notes failed sends
+    (a record never acknowledged is not in the workload the pipeline saw: it would show up as lost)."""
 
-    def run() -> None:
-        failed.append(asyncio.run(produce(settings, records, rate=rate)).failed)
+    def __init__(self, settings: ProducerSettings, records: list[Record], rate: float) -> None:
+        self.failed: list[int] = []
+        self.thread = threading.Thread(target=self._run, args=(settings, records, rate), daemon=True)
+        self.thread.start()
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+    def _run(self, settings: ProducerSettings, records: list[Record], rate: float) -> None:
+        self.failed.append(asyncio.run(produce(settings, records, rate=rate)).failed)
+
+    def finish(self, row: Row, timeout: float = 300) -> None:
+        self.thread.join(timeout)
+        if self.thread.is_alive() or not self.failed:
+            row.notes.append("the producer did not finish")
+        elif self.failed[0]:
+            row.notes.append(f"{self.failed[0]} records were not acknowledged by the broker")
 
 
 # --------------------------------------------------------------------------------------------- rows
@@ -154,7 +163,7 @@ def row_kill(settings: ProducerSettings, args: argparse.Namespace, logs: Path) -
     try:
         h.wait_ready(worker)
         rate = len(records) / (args.kills * args.kill_every + 2)  # the load lasts past the last kill
-        producer = produce_in_background(settings, records, rate)
+        producer = Load(settings, records, rate)
         for _ in range(args.kills):
             time.sleep(args.kill_every)
             worker.kill()
@@ -162,7 +171,7 @@ def row_kill(settings: ProducerSettings, args: argparse.Namespace, logs: Path) -
             worker.start()
             h.wait_ready(worker, budget_s=120)
             row.recovered(time.monotonic() - restarted)
-        producer.join(timeout=300)
+        producer.finish(row)
         asyncio.run(h.wait_quiet(settings, {h.group_of(app_id): PIPELINE_TOPICS}, budget_s=300))
         check_pipeline(settings, h.group_of(app_id), records, row)
     finally:
@@ -188,7 +197,7 @@ def row_pause(settings: ProducerSettings, args: argparse.Namespace, logs: Path) 
         for n, pause_s in enumerate(pauses):
             # one slice of the workload per pause, paced to last until the SIGCONT
             part = records[n * step : (n + 1) * step]
-            producer = produce_in_background(settings, part, rate=len(part) / (lead + pause_s))
+            producer = Load(settings, part, rate=len(part) / (lead + pause_s))
             time.sleep(lead)
             paused = workers[n % 2].proc
             assert paused is not None
@@ -196,7 +205,7 @@ def row_pause(settings: ProducerSettings, args: argparse.Namespace, logs: Path) 
             time.sleep(pause_s)
             os.kill(paused.pid, signal.SIGCONT)
             resumed = time.monotonic()
-            producer.join(timeout=120)
+            producer.finish(row)
             asyncio.run(h.wait_quiet(settings, group, budget_s=300, settle_s=settle))
             row.recovered(time.monotonic() - resumed - settle)
         dead = [w.port for w in workers if w.proc is None or w.proc.poll() is not None]
@@ -317,16 +326,23 @@ def row_outage(settings: ProducerSettings, args: argparse.Namespace, logs: Path)
     # the load lasts through every outage
     rate = len(records) / (args.outages * (args.outage_s + args.outage_gap) + args.outage_gap)
     with tbo.bridge_process(env, logs / "bridge.log") as bridge:
-        producer = produce_in_background(settings, records, rate)
+        producer = Load(settings, records, rate)
         for _ in range(args.outages):
             routing.receive(seen, never, args.outage_gap)  # delivering
             proxy.down()
-            routing.receive(seen, never, args.outage_s)  # what moto had routed before
+            cut_at = len(seen)
+            routing.receive(seen, never, args.outage_s - 1)  # what moto had routed before
+            ready, _ = tbo.http_status(f"{base}/ready")
+            health, _ = tbo.http_status(f"{base}/health")
             proxy.up()
+            row.notes.append(
+                f"outage {row.times_injected + 1}: {cut_at} of {len(want)} delivered when it began, "
+                f"/ready {ready} and /health {health} at its end"
+            )
             back = time.monotonic()
             tbo.wait_for(lambda: tbo.http_status(f"{base}/ready")[0] == 200, 120, "/ready stayed down")
             row.recovered(time.monotonic() - back)
-        producer.join(timeout=300)
+        producer.finish(row)
         routing.receive(seen, lambda: want <= seen, 180)
         routing.receive(seen, never, 10, quiet_rounds=20)  # late copies
         bridge.send_signal(signal.SIGTERM)
@@ -334,7 +350,8 @@ def row_outage(settings: ProducerSettings, args: argparse.Namespace, logs: Path)
             row.notes.append(f"bridge exited {bridge.returncode} on SIGTERM")
     proxy.down()
 
-    retriable, permanent = set(), set()
+    retriable: set[str] = set()
+    permanent: set[str] = set()
     for record in asyncio.run(h.read_topic(settings, contract.DLQ)):
         letter = DeadLetter.from_headers(record.headers or ())
         if letter.source_topic != topic:
