@@ -11,7 +11,7 @@ CHECKOV_VENV := .venv-checkov
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help install ruler-harness kafka-up kafka-down moto-up moto-down up down status lint typecheck unit integration \
-        infra-check docker-up docker-down docker-images compose-test test demo bench lock clean
+        infra-check docker-up docker-down docker-images compose-test test demo bench chaos lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -111,6 +111,13 @@ demo: install ## the main job (DEMO_ARGS="--duration 30" to change it): broker, 
 
 bench: install ## benchmarks (results in bench/results/)
 	$(BIN)/python bench/produce.py
+
+chaos: install ## the long fault run (CHAOS_ARGS="--quick", "--repeat 2", "--rows kill,pause,outage"): table in bench/results/chaos.json
+	@status=0; \
+	$(BIN)/orderstream local up || status=$$?; \
+	if [ $$status -eq 0 ]; then $(BIN)/python bench/chaos.py $(CHAOS_ARGS) || status=$$?; fi; \
+	$(BIN)/orderstream local down || true; \
+	exit $$status
 
 lock: ## re-resolve constraints.txt from pyproject.toml
 	rm -rf /tmp/orderstream-lock && $(PYTHON) -m venv /tmp/orderstream-lock
