@@ -140,12 +140,9 @@ class DataPlane:
         for runner in self.runners.values():
             self.update_fetch_state(runner, thread)
 
-    def update_fetch_state(self, runner: PartitionRunner, thread: Any = None) -> None:
-        """Tell the runner's flow where each input stands (at its end, or with data still to fetch)."""
-        consumer = self.consumer
-        if consumer is None:
-            return
-        thread = thread or consumer._thread
+    def update_fetch_state(self, runner: PartitionRunner, thread: Any) -> None:
+        """Tell the runner's flow where each input stands (at its end, or with data still to fetch), as the
+        consumer ``thread`` saw it at the fetch whose records were just offered."""
         if not isinstance(thread, PlaneConsumerThread):
             return
         for topic, tp in runner.tps.items():

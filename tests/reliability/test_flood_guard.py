@@ -84,7 +84,7 @@ def test_halt_pauses_the_flooded_partition_until_dlq_resume_and_loses_nothing(
         assert _counters(worker)["partitions"][str(partition)]["state"] == "paused"
 
         assert asyncio.run(produce(kafka_settings, clean)).failed == 0
-        others = [t for t in contract.SOURCE_TOPICS]
+        others = list(contract.SOURCE_TOPICS)
         _wait(
             lambda: all(
                 n == 0
